@@ -1,0 +1,84 @@
+"""Helpers shared by text-export readers: decoding, header search, numbers."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from voltlab.errors import DataFormatError
+
+__all__ = [
+    "decode",
+    "find_header_line",
+    "read_text",
+    "to_float",
+]
+
+_ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
+
+
+def decode(raw: bytes) -> str:
+    """Decode bytes trying UTF-8 (with BOM), then cp1252, then Latin-1 (never fails)."""
+    for enc in _ENCODINGS:
+        try:
+            return raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("latin-1", errors="replace")  # pragma: no cover - latin-1 decodes anything
+
+
+def read_text(path: Path) -> str:
+    """Whole file as text; NUL bytes are rejected (binary file)."""
+    raw = path.read_bytes()
+    if b"\x00" in raw[:4096]:
+        raise DataFormatError("file is binary, not a text export", path=path)
+    return decode(raw)
+
+
+def find_header_line(lines: list[str], required: tuple[str, ...], max_lines: int = 200) -> int:
+    """Index of the first line containing every string in ``required``, or -1."""
+    for k, line in enumerate(lines[:max_lines]):
+        if all(r in line for r in required):
+            return k
+    return -1
+
+
+def to_float(series: pd.Series, *, decimal_comma: bool = False) -> pd.Series:
+    """Numbers from text, accepting decimal commas and thousands separators.
+
+    Unparseable entries become NaN (the validator then reports NaN runs).
+    """
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return series.astype(np.float64)
+    s = series.astype(str).str.strip()
+    if decimal_comma:
+        s = s.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    else:
+        s = s.str.replace(",", "", regex=False)
+    return pd.to_numeric(s, errors="coerce")
+
+
+def read_delimited(text: str, *, sep: str, header_line: int, decimal: str = ".") -> pd.DataFrame:
+    """Parse delimited text starting at ``header_line`` with pandas' C parser."""
+    body = "\n".join(text.splitlines()[header_line:])
+    return pd.read_csv(io.StringIO(body), sep=sep, decimal=decimal, engine="c", low_memory=False)
+
+
+def looks_decimal_comma(sample_lines: list[str], sep: str) -> bool:
+    """True if numeric fields use a decimal comma (``3,8133``) in ``sep``-separated lines."""
+    if sep == ",":
+        return False
+    pat = re.compile(r"^-?\d+,\d+$")
+    hits = total = 0
+    for line in sample_lines:
+        for f in line.split(sep):
+            f = f.strip()
+            if not f:
+                continue
+            total += 1
+            hits += bool(pat.match(f))
+    return total > 0 and hits / total > 0.2

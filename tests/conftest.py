@@ -1,0 +1,146 @@
+"""Shared fixtures: the location of ../shared/data and tiny synthetic cycling sets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+_SHARED_CANDIDATES = [
+    Path(os.environ["VOLTLAB_SHARED_DATA"]) if os.environ.get("VOLTLAB_SHARED_DATA") else None,
+    REPO.parent / "shared" / "data",
+]
+
+
+def _require_shared() -> bool:
+    return os.environ.get("VOLTLAB_REQUIRE_SHARED", "") not in ("", "0", "false")
+
+
+def shared_path(*parts: str) -> Path:
+    """Path under ../shared/data; skip (or fail when VOLTLAB_REQUIRE_SHARED=1) if absent."""
+    for base in _SHARED_CANDIDATES:
+        if base is not None and base.is_dir():
+            p = base.joinpath(*parts)
+            if p.exists():
+                return p
+            break
+    msg = (
+        f"shared dataset {'/'.join(parts)!r} not found beside the repository (../shared/data); "
+        "clone the project next to shared/ or set VOLTLAB_SHARED_DATA"
+    )
+    if _require_shared():
+        pytest.fail(msg + " [VOLTLAB_REQUIRE_SHARED=1]")
+    pytest.skip(msg)
+
+
+def require_tool(tool: str, why: str) -> str:
+    """Path of a system tool; skip (or fail under VOLTLAB_REQUIRE_SHARED=1) if missing."""
+    found = shutil.which(tool)
+    if found:
+        return found
+    msg = f"{tool} not installed ({why}); 'make test' installs it with apt-get when run as root"
+    if _require_shared():
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """Root of ../shared/data (skip, or fail under VOLTLAB_REQUIRE_SHARED=1, if absent)."""
+    return shared_path()
+
+
+@pytest.fixture
+def samples() -> Path:
+    """../shared/data/cycler_samples."""
+    return shared_path("cycler_samples")
+
+
+@pytest.fixture
+def mdb_export() -> str:
+    """Path of mdbtools' mdb-export (Arbin .res files)."""
+    return require_tool("mdb-export", "needed to read Arbin .res Access databases")
+
+
+def check_reader_robust(read, raw: bytes, path: Path) -> None:
+    """Write ``raw`` to ``path`` and read it: success, or a VoltlabError naming the file.
+
+    Used by the hypothesis fuzz tests of every reader. Any other exception
+    type, or an error message that does not name the file, fails the test.
+    """
+    from voltlab.data.cycling import CyclingData
+    from voltlab.errors import VoltlabError
+
+    path.write_bytes(raw)
+    try:
+        out = read(path)
+    except VoltlabError as exc:
+        assert str(path) in str(exc) or path.name in str(exc), f"error does not name the file: {exc}"
+        return
+    assert isinstance(out, CyclingData)
+
+
+@pytest.fixture
+def reader_robust():
+    """The :func:`check_reader_robust` helper, as a fixture (tests cannot import conftest)."""
+    return check_reader_robust
+
+
+def synthetic_cycles(
+    n_cycles: int = 5,
+    points_per_half: int = 50,
+    capacity_ah: float = 2.0,
+    fade_per_cycle: float = 0.002,
+    current_ampere: float = 1.0,
+    temperature_celsius: float = 25.0,
+) -> pd.DataFrame:
+    """Canonical CC charge / rest / CC discharge cycles with known capacities.
+
+    Charge and discharge each pass ``capacity_ah * (1 - fade*(k-1))`` Ah in
+    cycle k at ``current_ampere``; voltage is linear in state of charge from
+    3.0 to 4.2 V (plus an IR drop of 0.05 Ohm * I).
+    """
+    rows = []
+    t = 0.0
+    for k in range(1, n_cycles + 1):
+        q = capacity_ah * (1 - fade_per_cycle * (k - 1))
+        dur = q / current_ampere * 3600.0
+        step = 0
+        for sign in (1, 0, -1):
+            step += 1
+            n = points_per_half if sign else 5
+            span = dur if sign else 600.0
+            ts = np.linspace(0, span, n + 1)[1:] if rows or sign != 1 else np.linspace(0, span, n + 1)
+            for tau in ts:
+                frac = tau / dur if sign else 0.0
+                if sign == 1:
+                    soc, cq, dq = frac, q * frac, 0.0
+                elif sign == 0:
+                    soc, cq, dq = 1.0, q, 0.0
+                else:
+                    soc, cq, dq = 1 - frac, q, q * frac
+                i = sign * current_ampere
+                rows.append(
+                    {
+                        "test_time_second": t + tau,
+                        "voltage_volt": 3.0 + 1.2 * soc + 0.05 * i,
+                        "current_ampere": i,
+                        "cycle_count": k,
+                        "step_index": step,
+                        "charging_capacity_ah": cq,
+                        "discharging_capacity_ah": dq,
+                        "temperature_celsius": temperature_celsius + 0.5 * abs(i),
+                    }
+                )
+            t += span
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def tiny_cycles() -> pd.DataFrame:
+    return synthetic_cycles()
