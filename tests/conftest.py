@@ -115,7 +115,8 @@ def synthetic_cycles(
             step += 1
             n = points_per_half if sign else 5
             span = dur if sign else 600.0
-            ts = np.linspace(0, span, n + 1)[1:] if rows or sign != 1 else np.linspace(0, span, n + 1)
+            # Each step logs its first and last instant (as cyclers do), so step edges repeat a time.
+            ts = np.linspace(0, span, n + 1)
             for tau in ts:
                 frac = tau / dur if sign else 0.0
                 if sign == 1:

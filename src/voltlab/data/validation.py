@@ -224,10 +224,11 @@ def _check_current_units(
         cap = df[col].to_numpy(dtype=np.float64)
         if not np.isfinite(cap).any():
             continue
-        # Sum of per-cycle maxima = total charge reported by the column.
-        reported = float(
-            pd.Series(cap).groupby(cyc).max().clip(lower=0).sum()
-        )
+        # Growth of the column within each cycle (max - first value), summed: the charge
+        # the column reports for exactly these rows (also right for a chunk that
+        # starts mid-cycle).
+        grouped = pd.Series(cap).groupby(cyc, sort=False)
+        reported = float((grouped.max() - grouped.first()).clip(lower=0).sum())
         if counted < 1e-9 or reported < 1e-9:
             continue
         ratio = reported / counted

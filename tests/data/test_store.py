@@ -1,0 +1,161 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from voltlab.data import CellMetadata, CyclingData, Store, cycle_summary
+from voltlab.data.validation import finalize_timeseries
+from voltlab.errors import DuplicateDataError, MissingFileError, StoreError
+
+
+@pytest.fixture
+def cell(tiny_cycles):
+    return CyclingData(finalize_timeseries(tiny_cycles), CellMetadata("cell-a", content_sha256="ab" * 32))
+
+
+def test_add_load_and_query_round_trip(tmp_path, cell):
+    st = Store(tmp_path / "s")
+    assert st.add(cell) == "cell-a"
+    back = st.load("cell-a")
+    pd.testing.assert_frame_equal(back.timeseries, cell.timeseries)
+    assert back.metadata == cell.metadata
+    q = st.query("SELECT cell_id, count(*) AS n FROM timeseries GROUP BY cell_id")
+    assert q.to_dict("records") == [{"cell_id": "cell-a", "n": len(cell.timeseries)}]
+    cyc = st.query("SELECT cycle_count, discharge_capacity_ah FROM cycles ORDER BY cycle_count")
+    np.testing.assert_allclose(cyc["discharge_capacity_ah"], cycle_summary(cell)["discharge_capacity_ah"])
+    meta = st.query("SELECT cell_id, n_rows, n_cycles FROM cells")
+    assert meta.to_dict("records") == [{"cell_id": "cell-a", "n_rows": len(cell.timeseries), "n_cycles": 5}]
+
+
+def test_numeric_looking_cell_ids_stay_text(tmp_path, cell):
+    st = Store(tmp_path / "s")
+    st.add(CyclingData(cell.timeseries, CellMetadata("001")))
+    assert st.query("SELECT DISTINCT cell_id FROM timeseries")["cell_id"].tolist() == ["001"]
+
+
+def test_reingest_is_detected_by_content_hash(tmp_path, cell):
+    st = Store(tmp_path / "s")
+    st.add(cell)
+    renamed = CyclingData(cell.timeseries, CellMetadata("other-name", content_sha256=cell.metadata.content_sha256))
+    with pytest.raises(DuplicateDataError, match="already in the store as cell 'cell-a'"):
+        st.add(renamed)
+    assert st.add(renamed, on_duplicate="skip") is None
+    assert st.cell_ids() == ["cell-a"]
+    with pytest.raises(DuplicateDataError, match="cell id 'cell-a' already exists"):
+        st.add(CyclingData(cell.timeseries, CellMetadata("cell-a", content_sha256="cd" * 32)))
+
+
+def test_replace_and_remove(tmp_path, cell):
+    st = Store(tmp_path / "s")
+    st.add(cell)
+    shorter = CyclingData(cell.timeseries.iloc[:50], cell.metadata)
+    st.add(shorter, on_duplicate="replace")
+    assert st.load("cell-a").n_rows == 50
+    st.remove("cell-a")
+    assert len(st) == 0
+    assert st.query("SELECT count(*) AS n FROM timeseries")["n"].tolist() == [0]
+    with pytest.raises(StoreError, match="no cell 'cell-a'.*empty"):
+        st.load("cell-a")
+
+
+def test_streamed_chunks_give_the_same_summary_as_one_table(tmp_path, cell):
+    st = Store(tmp_path / "s")
+    ts = cell.timeseries
+    chunks = [ts.iloc[k : k + 37] for k in range(0, len(ts), 37)]  # cuts through cycles
+    st.add_stream(CellMetadata("streamed"), iter(chunks))
+    st.add(CyclingData(ts, CellMetadata("whole")))
+    a, b = st.summary("streamed"), st.summary("whole")
+    pd.testing.assert_frame_equal(a, b)
+    assert st.load("streamed").n_rows == len(ts)
+
+
+def test_chunks_out_of_order_are_rejected_and_leave_nothing(tmp_path, cell):
+    st = Store(tmp_path / "s")
+    ts = cell.timeseries
+    with pytest.raises(Exception, match="pass chunks in test order"):
+        st.add_stream(CellMetadata("bad"), iter([ts.iloc[100:], ts.iloc[:100]]))
+    assert st.cell_ids() == []
+    assert list((tmp_path / "s" / ".staging").iterdir()) == []
+
+
+def test_store_guards(tmp_path):
+    with pytest.raises(MissingFileError, match="no voltlab store here"):
+        Store(tmp_path / "nope", create=False)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("x")
+    with pytest.raises(StoreError, match="not empty and is not a voltlab store"):
+        Store(other)
+    st = Store(tmp_path / "s")
+    with pytest.raises(StoreError, match="query failed"):
+        st.query("SELECT nope FROM nothing")
+
+
+_KILL_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np, pandas as pd
+    from voltlab.data import CellMetadata, CyclingData, Store
+    from voltlab.data.validation import finalize_timeseries
+
+    st = Store(sys.argv[1])
+    n = 200_000
+    t = np.arange(n, dtype=float)
+    base = pd.DataFrame({
+        "test_time_second": t,
+        "voltage_volt": 3.5 + 0.5 * np.sin(t / 500),
+        "current_ampere": np.where((t // 1000) % 2 == 0, 1.0, -1.0),
+        "cycle_count": (t // 2000).astype(int) + 1,
+    })
+    ts = finalize_timeseries(base)
+    for k in range(200):
+        st.add(CyclingData(ts, CellMetadata(f"cell{k:03d}", content_sha256=f"{k:064x}")))
+        print(f"done cell{k:03d}", flush=True)
+    """
+)
+
+
+def test_sigkill_during_ingest_leaves_a_readable_complete_store(tmp_path):
+    script = tmp_path / "ingest.py"
+    script.write_text(_KILL_SCRIPT)
+    root = tmp_path / "store"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(root)], stdout=subprocess.PIPE, text=True, env={**os.environ}
+    )
+    done = []
+    deadline = time.monotonic() + 120
+    assert proc.stdout is not None
+    while len(done) < 3 and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        done.append(line.split()[1])
+    # Kill at some point inside the next cell's write.
+    time.sleep(0.15)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert len(done) >= 3, "the ingest script did not get going"
+
+    st = Store(root, create=False)
+    ids = st.cell_ids()
+    assert set(done) <= set(ids)  # every cell reported done is there
+    for cid in ids:  # every visible cell is whole
+        data = st.load(cid)
+        assert data.n_rows == 200_000
+        assert len(st.summary(cid)) == 100
+        info = json.loads((root / "cells" / f"cell_id={cid}" / "metadata.json").read_text())
+        assert info["ingest"]["n_rows"] == 200_000
+    counts = st.query("SELECT cell_id, count(*) AS n FROM timeseries GROUP BY cell_id")
+    assert (counts["n"] == 200_000).all() and len(counts) == len(ids)
+    # The next writer cleans the interrupted staging area and can add more.
+    st.add(CyclingData(st.load(ids[0]).timeseries, CellMetadata("after-crash")))
+    assert list((root / ".staging").iterdir()) == []
+    assert "after-crash" in st.cell_ids()
