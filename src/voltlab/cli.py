@@ -7,7 +7,7 @@ Errors print one line (``error: <file>: <what and how to fix>``) and exit 1;
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -34,13 +34,13 @@ StoreOption = Annotated[
 ]
 
 
-class DuplicatePolicy(str, Enum):
+class DuplicatePolicy(StrEnum):
     error = "error"
     skip = "skip"
     replace = "replace"
 
 
-class PlotKind(str, Enum):
+class PlotKind(StrEnum):
     fade = "fade"
     retention = "retention"
     voltage = "voltage"
@@ -91,6 +91,7 @@ def ingest(
     on_duplicate: Annotated[
         DuplicatePolicy, typer.Option(help="What to do with files already in the store.")
     ] = DuplicatePolicy.skip,
+    workers: Annotated[int, typer.Option(help="Files parsed in parallel processes (the store has one writer).")] = 1,
 ) -> None:
     """Read raw cycler files, validate them and add them to a store."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -110,7 +111,7 @@ def ingest(
     ) as bar:
         task = bar.add_task("", total=len(paths))
         report = st.ingest(
-            paths, format=format, on_duplicate=on_duplicate.value,
+            paths, format=format, on_duplicate=on_duplicate.value, workers=workers,
             progress=lambda name: bar.update(task, advance=1, description=name),
             **{k: v for k, v in overrides.items() if v is not None},
         )

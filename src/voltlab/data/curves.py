@@ -170,7 +170,7 @@ def dqdv(
     hi = float(sel["voltage_volt"].max()) if v_max is None else v_max
     grid = np.arange(lo, hi + dv / 2, dv)
     q = qv_curves(df, grid, half=half, cycles=cycles)
-    window = max(polyorder + 2, int(round(window_volt / dv)) | 1)
+    window = max(polyorder + 2, round(window_volt / dv) | 1)
     parts = []
     for cyc, row in q.iterrows():
         y = row.to_numpy(dtype=np.float64)

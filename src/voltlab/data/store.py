@@ -110,7 +110,7 @@ class _Lock:
             import fcntl
         except ImportError:  # pragma: no cover - Windows
             return self
-        self.fh = open(self.path, "a+")  # noqa: SIM115 - held for the lock's lifetime
+        self.fh = open(self.path, "a+")
         deadline = time.monotonic() + self.timeout
         while True:
             try:
@@ -500,13 +500,16 @@ class Store:
         format: str | None = None,
         on_duplicate: OnDuplicate = "error",
         progress: Callable[[str], None] | None = None,
+        workers: int = 1,
         **read_options: Any,
     ) -> IngestReport:
         """Read raw cycler files and add each as a cell.
 
         A file that fails to read is recorded in ``report.failed`` (with the
         reason) and the rest continue; files already in the store (same
-        content hash) are skipped with ``on_duplicate="skip"``.
+        content hash) are skipped with ``on_duplicate="skip"``. With
+        ``workers > 1`` files are parsed in parallel processes while this
+        process remains the only writer.
 
         Parameters
         ----------
@@ -518,23 +521,32 @@ class Store:
             ``"error"`` (record a failure), ``"skip"`` or ``"replace"``.
         progress
             Called with each file name after it is processed.
+        workers
+            Parallel reader processes (1 = read in this process).
         **read_options
             Passed to the reader (metadata overrides, reader options).
         """
         from voltlab.data.metadata import file_sha256
-        from voltlab.data.readers import read_cycler_file
+        from voltlab.parallel import parallel_map
 
         report = IngestReport()
         t_start = time.perf_counter()
+        todo: list[Path] = []
         for raw in paths:
             p = Path(raw)
+            existing = self.find_hash(file_sha256(p)) if on_duplicate == "skip" and p.is_file() else None
+            if existing is not None:
+                report.skipped.append((str(p), f"already ingested as {existing}"))
+                if progress is not None:
+                    progress(p.name)
+            else:
+                todo.append(p)
+        jobs = [(p, format, read_options) for p in todo]
+        for (p, _, _), data, error in parallel_map(_read_job, jobs, workers=workers):
             try:
-                if on_duplicate == "skip" and p.is_file():
-                    existing = self.find_hash(file_sha256(p))
-                    if existing is not None:
-                        report.skipped.append((str(p), f"already ingested as {existing}"))
-                        continue
-                data = read_cycler_file(p, format=format, **read_options)
+                if error is not None:
+                    raise error
+                assert data is not None
                 added = self.add(data, on_duplicate=on_duplicate)
                 if added is None:
                     report.skipped.append((str(p), "duplicate"))
@@ -547,3 +559,11 @@ class Store:
                 progress(p.name)
         report.seconds = time.perf_counter() - t_start
         return report
+
+
+def _read_job(job: tuple[Path, str | None, dict[str, Any]]) -> CyclingData:
+    """Read one file (module-level so process pools can pickle it)."""
+    from voltlab.data.readers import read_cycler_file
+
+    path, fmt, options = job
+    return read_cycler_file(path, format=fmt, **options)

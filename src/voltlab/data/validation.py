@@ -281,9 +281,12 @@ def finalize_timeseries(
             keys.append(current_direction(out["current_ampere"].fillna(0.0).to_numpy()))
         out["step_count"] = step_count_from(*keys)
     for c in COLUMNS:
-        if c.name in out.columns and c.dtype == "float64":
-            if pd.api.types.is_numeric_dtype(out[c.name].dtype):
-                out[c.name] = out[c.name].astype(np.float64)
+        if (
+            c.name in out.columns
+            and c.dtype == "float64"
+            and pd.api.types.is_numeric_dtype(out[c.name].dtype)
+        ):
+            out[c.name] = out[c.name].astype(np.float64)
     out = out[canonical_order(list(out.columns))]
     if validate:
         validate_timeseries(out, path=path, nominal_capacity_ah=nominal_capacity_ah, limits=limits)

@@ -51,7 +51,7 @@ def pick_cycles(cycles: Sequence[int], n: int = 5) -> list[int]:
     >>> pick_cycles(list(range(1, 101)), 3)
     [1, 50, 100]
     """
-    c = sorted(set(int(x) for x in cycles))
+    c = sorted({int(x) for x in cycles})
     if len(c) <= n:
         return c
     idx = np.unique(np.round(np.linspace(0, len(c) - 1, n)).astype(int))
