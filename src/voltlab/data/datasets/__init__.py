@@ -1,0 +1,37 @@
+"""Loaders for public battery data sets (NASA PCoE, Severson et al.) and per-cycle tables.
+
+The data are not shipped with voltlab: each loader takes the path of the
+files as published (or the common CSV conversions) and raises a
+:class:`~voltlab.errors.MissingFileError` saying where to download them when
+a path does not exist.
+"""
+
+from __future__ import annotations
+
+from voltlab.data.datasets.nasa import (
+    NasaPcoeMat,
+    load_nasa_pcoe,
+    load_nasa_pcoe_mat,
+    load_nasa_pcoe_summary,
+)
+from voltlab.data.datasets.per_cycle import load_per_cycle_table
+from voltlab.data.datasets.severson import (
+    SeversonBatch,
+    SeversonDataset,
+    load_severson_batch1_summary,
+    load_severson_batch_mat,
+    load_severson_qdlin,
+)
+
+__all__ = [
+    "NasaPcoeMat",
+    "SeversonBatch",
+    "SeversonDataset",
+    "load_nasa_pcoe",
+    "load_nasa_pcoe_mat",
+    "load_nasa_pcoe_summary",
+    "load_per_cycle_table",
+    "load_severson_batch1_summary",
+    "load_severson_batch_mat",
+    "load_severson_qdlin",
+]

@@ -1,0 +1,463 @@
+"""Arbin readers (.res via mdbtools, CSV exports, MITS XLSX) against the real sample files.
+
+Expected numbers are raw values read off the files themselves: for the .res
+file from ``mdb-export 20160805_test001_45_cc_01.res Channel_Normal_Table``
+(mdbtools 1.0), for the CSVs from the text.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from voltlab.data.readers import read_cycler_file
+from voltlab.data.readers.arbin import (
+    ArbinCsvReader,
+    ArbinResReader,
+    ArbinXlsxReader,
+    _aux_columns,
+    ole_to_unix,
+)
+from voltlab.errors import DataFormatError, DependencyError, SchemaError
+
+RES = "20160805_test001_45_cc_01.res"
+FAST = "FastCharge_000025_CH8.csv"
+TC = "2017-05-09_test-TC-contact_CH33.csv"
+MITS = "sample_data_arbin.csv"
+
+FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ_RES = settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+TIGHT = 1e-12  # relative tolerance for values copied from the raw text (same float parse)
+
+
+def _arbin(samples: Path, name: str) -> Path:
+    return samples / "arbin" / name
+
+
+def _unix(text: str) -> float:
+    return datetime.strptime(text, "%m/%d/%Y %H:%M:%S.%f").replace(tzinfo=UTC).timestamp()
+
+
+@lru_cache(maxsize=4)
+def _xlsx_bytes(csv_path: str, split_at: int | None = None, sheet: str = "Channel_1-008") -> bytes:
+    """An MITS-style XLSX holding the rows of the MITS CSV sample (optionally over two sheets)."""
+    raw = pd.read_csv(csv_path, encoding="utf-8-sig")
+    buf = io.BytesIO()
+    with pd.ExcelWriter(buf, engine="openpyxl") as xw:
+        pd.DataFrame({"Item": ["Arbin MITS export"]}).to_excel(xw, sheet_name="Global_Info", index=False)
+        if split_at is None:
+            raw.to_excel(xw, sheet_name=sheet, index=False)
+        else:
+            raw.iloc[:split_at].to_excel(xw, sheet_name=sheet, index=False)
+            raw.iloc[split_at:].to_excel(xw, sheet_name=f"{sheet}_2", index=False)
+            raw.iloc[:3].to_excel(xw, sheet_name="Channel_1-009", index=False)
+        raw.iloc[:1, :3].to_excel(xw, sheet_name="Statistics_1-008", index=False)
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------------------
+# .res (MS Access) through mdbtools
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def res_data(samples: Path, mdb_export: str):
+    return ArbinResReader.read(_arbin(samples, RES))
+
+
+def test_res_rows_cycles_and_first_row(res_data) -> None:
+    ts = res_data.timeseries
+    assert len(ts) == 10_261
+    assert res_data.cycles == list(range(1, 19))
+    assert ts["step_index"].nunique() == 14
+    first = ts.iloc[0]
+    # Raw first row: 1,1,300.0104819316021,...,42587.6815162037,1,1,0,0,3.0976174,...
+    assert first["test_time_second"] == pytest.approx(300.0104819316021, rel=TIGHT)
+    assert first["voltage_volt"] == pytest.approx(3.0976174, rel=TIGHT)
+    assert first["current_ampere"] == 0.0
+    assert first["unix_time_second"] == pytest.approx((42587.6815162037 - 25569.0) * 86400.0, abs=1e-3)
+    assert datetime.fromtimestamp(first["unix_time_second"], UTC).date().isoformat() == "2016-08-05"
+    assert ts["data_point"].is_monotonic_increasing
+
+
+def test_res_discharge_row_is_negative_raw_value(res_data) -> None:
+    ts = res_data.timeseries
+    # Raw Data_Point 1501: Step 3, Cycle 2, Current -0.00015230193 A, Voltage 0.63554448 V.
+    row = ts.loc[ts["data_point"] == 1501].iloc[0]
+    assert row["current_ampere"] == pytest.approx(-0.00015230193, rel=TIGHT)
+    assert row["voltage_volt"] == pytest.approx(0.63554448, rel=TIGHT)
+    assert (row["cycle_count"], row["step_index"]) == (2, 3)
+    assert ts["current_ampere"].min() < 0 < ts["current_ampere"].max()
+
+
+def test_res_capacity_at_end_of_cycle_2(res_data) -> None:
+    ts = res_data.timeseries
+    c2 = ts[ts["cycle_count"] == 2]
+    # Raw cycle 2: max Discharge_Capacity 0.001567475110416 Ah (last row, Data_Point 2283), first
+    # row 1.348756e-09 Ah; Charge_Capacity max 0.001699563704792 Ah, first row 0. The canonical
+    # column starts each cycle at zero, so it ends at max - first (tolerance 1e-12 Ah).
+    assert int(c2["data_point"].iloc[-1]) == 2283
+    assert c2["discharging_capacity_ah"].iloc[0] == 0.0
+    assert c2["discharging_capacity_ah"].iloc[-1] == pytest.approx(0.001567475110416 - 1.348756e-09, abs=1e-12)
+    assert c2["discharging_capacity_ah"].max() == pytest.approx(0.001567475110416, abs=2e-9)
+    assert c2["charging_capacity_ah"].iloc[-1] == pytest.approx(0.001699563704792, abs=1e-12)
+    assert np.all(np.diff(c2["discharging_capacity_ah"].to_numpy()) >= 0)
+
+
+def test_res_metadata_from_global_table(res_data) -> None:
+    meta = res_data.metadata
+    assert meta.source_format == "arbin_res"
+    assert meta.protocol == "SiNODE\\24h_rest_3cyc_C20_100cyc_c10_MR.sdu"
+    extra = meta.extra
+    assert extra["channel_number"] == 96
+    assert extra["test_name"] == "20160805_sic006_45_cc_01-01-003"
+    assert extra["mass"] == pytest.approx(0.00085283798, rel=1e-6)
+    assert extra["start_unix_time_second"] == pytest.approx((42587.67804398148 - 25569.0) * 86400.0, abs=1e-3)
+    assert extra["software_version"] == "4.32 Build: 130904"
+
+
+def test_res_timezone_option(samples: Path, mdb_export: str) -> None:
+    local = ArbinResReader.read(_arbin(samples, RES), timezone="Europe/Oslo").timeseries
+    # 2016-08-05 in Oslo is CEST (UTC+2): the same wall clock is 7200 s earlier in UTC.
+    assert local["unix_time_second"].iloc[0] == pytest.approx((42587.6815162037 - 25569.0) * 86400.0 - 7200.0, abs=1e-3)
+
+
+def test_res_unknown_test_id(samples: Path, mdb_export: str) -> None:
+    with pytest.raises(DataFormatError, match=r"test_id=7 not in this file"):
+        ArbinResReader.read(_arbin(samples, RES), test_id=7)
+
+
+def test_res_missing_mdbtools_raises_dependency_error(samples: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert shutil.which("mdb-export") is None
+    with pytest.raises(DependencyError) as info:
+        ArbinResReader.read(_arbin(samples, RES))
+    msg = str(info.value)
+    assert "mdbtools" in msg
+    assert "apt-get install mdbtools" in msg
+    assert "brew install mdbtools" in msg
+    assert RES in msg
+    assert isinstance(info.value, ImportError)
+
+
+def test_res_reader_rejects_text_file(samples: Path) -> None:
+    with pytest.raises(DataFormatError, match=r"not an Arbin \.res file") as info:
+        ArbinResReader.read(_arbin(samples, FAST))
+    assert FAST in str(info.value)
+
+
+def test_res_non_arbin_tables_named(samples: Path, tmp_path: Path, mdb_export: str) -> None:
+    # A Jet header on a body that holds no database: mdb-export must fail cleanly.
+    bad = tmp_path / "fake.res"
+    bad.write_bytes(_arbin(samples, RES).read_bytes()[:4096])
+    with pytest.raises(DataFormatError) as info:
+        ArbinResReader.read(bad, timeout_s=10)
+    assert "fake.res" in str(info.value)
+
+
+@pytest.mark.parametrize("op", ["truncate", "overwrite"])
+def test_res_fuzz(samples: Path, tmp_path: Path, mdb_export: str, reader_robust, op: str) -> None:
+    raw = _arbin(samples, RES).read_bytes()
+
+    @FUZZ_RES
+    @given(pos=st.integers(0, len(raw) - 1), junk=st.binary(min_size=1, max_size=4096))
+    def run(pos: int, junk: bytes) -> None:
+        data = raw[:pos] if op == "truncate" else raw[:pos] + junk + raw[pos + len(junk):]
+        reader_robust(lambda p: ArbinResReader.read(p, timeout_s=10), data, tmp_path / "fuzz.res")
+
+    run()
+
+
+def test_res_fuzz_empty(tmp_path: Path, reader_robust) -> None:
+    reader_robust(ArbinResReader.read, b"", tmp_path / "empty.res")
+
+
+# ------------------------------------------------------------------------------------------
+# CSV: SQL dump (beep) and MITS "Export to CSV"
+# ------------------------------------------------------------------------------------------
+
+
+def test_csv_fastcharge_rest_only(samples: Path) -> None:
+    data = ArbinCsvReader.read(_arbin(samples, FAST))
+    ts = data.timeseries
+    assert len(ts) == 248
+    assert (ts["current_ampere"] == 0.0).all()
+    assert set(ts["cycle_count"]) == {0}  # the raw Cycle_Index is 0.0 in every row
+    assert set(ts["step_index"]) == {0}
+    first = ts.iloc[0]
+    # Raw: 0,10.0024,1494645243.4715,10.0024,0.0,0.0,0.0,3.3011441,...,30.109268
+    assert first["test_time_second"] == pytest.approx(10.0024, rel=TIGHT)
+    assert first["voltage_volt"] == pytest.approx(3.3011441, rel=TIGHT)
+    assert first["unix_time_second"] == pytest.approx(1494645243.4715, abs=1e-6)
+    assert first["temperature_celsius"] == pytest.approx(30.109268, rel=TIGHT)
+    # Near-duplicate timestamps (30.0044 s and 30.0045 s) are both kept, in file order.
+    assert ts["test_time_second"].iloc[2:4].tolist() == pytest.approx([30.0044, 30.0045], rel=TIGHT)
+    assert ts["test_time_second"].iloc[-1] == pytest.approx(1800.01, abs=1e-3)
+
+
+def test_csv_fastcharge_companion_metadata(samples: Path) -> None:
+    meta = ArbinCsvReader.read(_arbin(samples, FAST)).metadata
+    assert meta.protocol == "2017-05-12_TESTS\\20170512-4_4C-80PER_4_4C.SDU"
+    assert meta.extra["iv_ch_id"] == 7
+    assert meta.extra["item_id"] == "EL150800453116"
+    assert meta.extra["start_unix_time_second"] == 1494645214.0
+    assert meta.extra["layout"] == "sql_dump"
+
+
+def test_csv_tc_contact_nan_cycle_index(samples: Path) -> None:
+    data = ArbinCsvReader.read(_arbin(samples, TC))
+    ts = data.timeseries
+    assert len(ts) == 287
+    # Cycle_Index and Step_Index are empty in every raw row: cycles inferred (charge only -> 1).
+    assert set(ts["cycle_count"]) == {1}
+    assert "step_index" not in ts.columns
+    assert data.metadata.extra["cycle_count_inferred"] is True
+    assert ts["current_ampere"].iloc[0] == pytest.approx(6.600444793701172, rel=TIGHT)
+    assert ts["current_ampere"].iloc[-1] == pytest.approx(1.1000289916992188, rel=TIGHT)
+    # Charge_Capacity runs 0.0051783411763608456 -> 0.6082700490951538 Ah in the raw file; the
+    # canonical column starts the cycle at zero.
+    assert ts["charging_capacity_ah"].iloc[-1] == pytest.approx(0.6082700490951538 - 0.0051783411763608456, rel=1e-12)
+    assert ts["unix_time_second"].iloc[0] == pytest.approx(1494377253.17, abs=1e-6)
+    assert data.metadata.protocol == "20170509-6C_1C_36CV.sdu"
+    assert data.metadata.extra["iv_ch_id"] == 32  # CamelCase header in this metadata file
+
+
+def test_csv_mits_export(samples: Path) -> None:
+    data = ArbinCsvReader.read(_arbin(samples, MITS))
+    ts = data.timeseries
+    assert len(ts) == 13
+    assert ts["step_index"].tolist() == [1] * 10 + [2, 3, 3]  # raw Step Index column
+    first, last = ts.iloc[0], ts.iloc[-1]
+    # Raw first row: 1,\t09/20/2024 08:32:34.558,30.0005,30.0005,1,1,...,3.534595,...,24.66422
+    assert first["test_time_second"] == pytest.approx(30.0005, rel=TIGHT)
+    assert first["voltage_volt"] == pytest.approx(3.534595, rel=TIGHT)
+    assert first["unix_time_second"] == pytest.approx(_unix("09/20/2024 08:32:34.558"), abs=1e-3)
+    assert first["temperature_celsius"] == pytest.approx(24.66422, rel=TIGHT)
+    # Raw last row: 13,...,301.214,0.5173,1,3,...,2.650138,3.599601,9.539439395,0.000400839,...
+    assert last["current_ampere"] == pytest.approx(2.650138, rel=TIGHT)
+    assert last["power_watt"] == pytest.approx(9.539439395, rel=TIGHT)
+    assert last["charging_capacity_ah"] == pytest.approx(0.000400839, rel=TIGHT)
+    assert last["step_time_second"] == pytest.approx(0.5173, rel=TIGHT)
+    assert data.metadata.extra["layout"] == "mits_export"
+
+
+def test_csv_mits_units_in_milli(samples: Path, tmp_path: Path) -> None:
+    raw = pd.read_csv(_arbin(samples, MITS), encoding="utf-8-sig")
+    raw["Current (A)"] *= 1000.0
+    raw["Voltage (V)"] *= 1000.0
+    raw["Charge Capacity (Ah)"] *= 1000.0
+    raw = raw.rename(columns={"Current (A)": "Current (mA)", "Voltage (V)": "Voltage (mV)",
+                              "Charge Capacity (Ah)": "Charge Capacity (mAh)"})
+    p = tmp_path / "milli.csv"
+    raw.to_csv(p, index=False)
+    ts = ArbinCsvReader.read(p).timeseries
+    assert ts["current_ampere"].iloc[-1] == pytest.approx(2.650138, rel=1e-9)
+    assert ts["voltage_volt"].iloc[0] == pytest.approx(3.534595, rel=1e-9)
+    assert ts["charging_capacity_ah"].iloc[-1] == pytest.approx(0.000400839, rel=1e-9)
+
+
+def test_csv_unknown_unit_is_named(samples: Path, tmp_path: Path) -> None:
+    text = _arbin(samples, MITS).read_text(encoding="utf-8-sig").replace("Current (A)", "Current (kA)")
+    p = tmp_path / "odd_unit.csv"
+    p.write_text(text)
+    with pytest.raises(DataFormatError, match=r"unit 'ka' not understood") as info:
+        ArbinCsvReader.read(p)
+    assert info.value.column == "Current (kA)"
+
+
+def test_csv_timezone_option(samples: Path) -> None:
+    ts = ArbinCsvReader.read(_arbin(samples, MITS), timezone="America/New_York").timeseries
+    # 2024-09-20 in New York is EDT (UTC-4).
+    assert ts["unix_time_second"].iloc[0] == pytest.approx(_unix("09/20/2024 08:32:34.558") + 4 * 3600, abs=1e-3)
+
+
+def test_csv_exact_duplicate_timestamp_kept(samples: Path, tmp_path: Path) -> None:
+    lines = _arbin(samples, FAST).read_text().splitlines()
+    p = tmp_path / "dup.csv"
+    p.write_text("\n".join([*lines[:4], lines[3], *lines[4:]]) + "\n")
+    ts = ArbinCsvReader.read(p).timeseries
+    assert len(ts) == 249
+    assert ts["test_time_second"].iloc[2] == ts["test_time_second"].iloc[3] == pytest.approx(30.0044)
+
+
+def test_csv_metadata_file_given_instead_of_data(samples: Path) -> None:
+    with pytest.raises(DataFormatError, match="companion metadata file") as info:
+        ArbinCsvReader.read(_arbin(samples, "FastCharge_000025_CH8_Metadata.csv"))
+    assert "FastCharge_000025_CH8_Metadata.csv" in str(info.value)
+
+
+def test_csv_reader_rejects_other_vendor(samples: Path) -> None:
+    p = samples / "maccor" / "sample_data_maccor.csv"
+    with pytest.raises(DataFormatError, match="not an Arbin CSV export") as info:
+        ArbinCsvReader.read(p)
+    assert "sample_data_maccor.csv" in str(info.value)
+    with pytest.raises(DataFormatError, match="binary"):
+        ArbinCsvReader.read(_arbin(samples, RES))
+
+
+def test_csv_missing_voltage_column(samples: Path, tmp_path: Path) -> None:
+    raw = pd.read_csv(_arbin(samples, FAST)).drop(columns=["Voltage"]).assign(Potential=3.3)
+    p = tmp_path / "novolt.csv"
+    raw.to_csv(p, index=False)
+    with pytest.raises(DataFormatError):
+        ArbinCsvReader.read(p)
+
+
+def test_schema_error_from_mapping() -> None:
+    from voltlab.data.readers.arbin import arbin_columns_to_canonical
+
+    with pytest.raises(SchemaError, match="voltage_volt"):
+        arbin_columns_to_canonical(pd.DataFrame({"Test_Time": [1.0], "Current": [0.0]}), Path("x.csv"))
+
+
+def _mutate(raw: bytes, op: str, pos: int, junk: bytes) -> bytes:
+    pos = pos % (len(raw) + 1)
+    if op == "truncate":
+        return raw[:pos]
+    if op == "overwrite":
+        return raw[:pos] + junk + raw[pos + len(junk):]
+    if op == "insert_line":
+        nl = raw.find(b"\n", pos)
+        cut = len(raw) if nl < 0 else nl + 1
+        return raw[:cut] + junk.replace(b"\n", b" ") + b"\n" + raw[cut:]
+    return b""
+
+
+_OPS = st.sampled_from(["truncate", "overwrite", "insert_line", "empty"])
+
+
+@pytest.mark.parametrize("name", [FAST, MITS, TC])
+def test_csv_fuzz(samples: Path, tmp_path: Path, reader_robust, name: str) -> None:
+    raw = _arbin(samples, name).read_bytes()[:12_000]
+
+    @FUZZ
+    @given(op=_OPS, pos=st.integers(0, 12_000), junk=st.binary(min_size=1, max_size=64))
+    def run(op: str, pos: int, junk: bytes) -> None:
+        reader_robust(ArbinCsvReader.read, _mutate(raw, op, pos, junk), tmp_path / "fuzz.csv")
+
+    run()
+
+
+# ------------------------------------------------------------------------------------------
+# XLSX (MITS export): built from the MITS CSV sample
+# ------------------------------------------------------------------------------------------
+
+
+def test_xlsx_reads_identically_to_csv(samples: Path, tmp_path: Path) -> None:
+    csv = _arbin(samples, MITS)
+    p = tmp_path / "sample_data_arbin.xlsx"
+    p.write_bytes(_xlsx_bytes(str(csv)))
+    from_csv = ArbinCsvReader.read(csv).timeseries
+    from_xlsx = ArbinXlsxReader.read(p)
+    pd.testing.assert_frame_equal(from_xlsx.timeseries, from_csv, check_exact=False, rtol=1e-12)
+    assert from_xlsx.metadata.extra["sheets"] == ["Channel_1-008"]
+    assert from_xlsx.timeseries["voltage_volt"].iloc[0] == pytest.approx(3.534595, rel=TIGHT)
+
+
+def test_xlsx_continuation_sheets_and_other_channels(samples: Path, tmp_path: Path) -> None:
+    p = tmp_path / "split.xlsx"
+    p.write_bytes(_xlsx_bytes(str(_arbin(samples, MITS)), split_at=6))
+    data = ArbinXlsxReader.read(p)
+    assert len(data.timeseries) == 13
+    assert data.metadata.extra["sheets"] == ["Channel_1-008", "Channel_1-008_2"]
+    assert data.metadata.extra["other_channel_sheets"] == ["Channel_1-009"]
+    assert len(ArbinXlsxReader.read(p, sheet="Channel_1-009").timeseries) == 3
+
+
+def test_xlsx_dash_sheet_name_detected(samples: Path, tmp_path: Path) -> None:
+    p = tmp_path / "dash.xlsx"
+    p.write_bytes(_xlsx_bytes(str(_arbin(samples, MITS)), sheet="Channel-1-008"))
+    assert read_cycler_file(p).metadata.source_format == "arbin_xlsx"
+
+
+def test_xlsx_without_channel_sheet(tmp_path: Path) -> None:
+    p = tmp_path / "other.xlsx"
+    pd.DataFrame({"a": [1]}).to_excel(p, sheet_name="record", index=False)
+    assert ArbinXlsxReader.sniff(p, p.read_bytes()) == 0.0
+    with pytest.raises(DataFormatError, match="no sheet named 'Channel_\\*'") as info:
+        ArbinXlsxReader.read(p)
+    assert "other.xlsx" in str(info.value)
+
+
+def test_xlsx_fuzz(samples: Path, tmp_path: Path, reader_robust) -> None:
+    raw = _xlsx_bytes(str(_arbin(samples, MITS)))
+
+    @FUZZ
+    @given(op=st.sampled_from(["truncate", "overwrite", "empty"]), pos=st.integers(0, len(raw)),
+           junk=st.binary(min_size=1, max_size=64))
+    def run(op: str, pos: int, junk: bytes) -> None:
+        reader_robust(ArbinXlsxReader.read, _mutate(raw, op, pos, junk), tmp_path / "fuzz.xlsx")
+
+    run()
+
+
+# ------------------------------------------------------------------------------------------
+# Detection by content
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"), [(FAST, "arbin_csv"), (TC, "arbin_csv"), (MITS, "arbin_csv")]
+)
+def test_detect_csv(samples: Path, name: str, fmt: str) -> None:
+    assert read_cycler_file(_arbin(samples, name)).metadata.source_format == fmt
+
+
+def test_detect_res_and_misleading_extensions(samples: Path, tmp_path: Path, mdb_export: str) -> None:
+    assert read_cycler_file(_arbin(samples, RES)).metadata.source_format == "arbin_res"
+    res_copy = tmp_path / "renamed.dat"
+    shutil.copyfile(_arbin(samples, RES), res_copy)
+    data = read_cycler_file(res_copy)
+    assert data.metadata.source_format == "arbin_res"
+    assert len(data.timeseries) == 10_261
+    csv_copy = tmp_path / "renamed_mits.dat"
+    shutil.copyfile(_arbin(samples, MITS), csv_copy)
+    assert read_cycler_file(csv_copy).metadata.source_format == "arbin_csv"
+    xlsx_copy = tmp_path / "renamed_xlsx.dat"
+    xlsx_copy.write_bytes(_xlsx_bytes(str(_arbin(samples, MITS))))
+    assert read_cycler_file(xlsx_copy).metadata.source_format == "arbin_xlsx"
+
+
+def test_sniffers_say_no_to_other_vendors(samples: Path) -> None:
+    from voltlab.data.readers.base import read_head
+
+    others = [p for p in samples.rglob("*") if p.is_file() and p.suffix != ".md" and p.parent.name != "arbin"]
+    assert others
+    for p in others:
+        head = read_head(p)
+        for reader in (ArbinResReader, ArbinCsvReader, ArbinXlsxReader):
+            assert reader.sniff(p, head) == 0.0, (reader.name, p.name)
+
+
+# ------------------------------------------------------------------------------------------
+# Helpers without sample files
+# ------------------------------------------------------------------------------------------
+
+
+def test_ole_to_unix() -> None:
+    assert ole_to_unix(np.array([25569.0, 25570.25])).tolist() == [0.0, 86400.0 * 1.25]
+
+
+def test_aux_table_pivot_uses_units() -> None:
+    aux = pd.DataFrame({
+        "Test_ID": [1] * 4, "Data_Point": [1, 1, 2, 2], "Auxiliary_Index": [0, 0, 0, 0],
+        "Data_Type": [1, 0, 1, 0], "X": [25.0, 3.1, 25.5, 3.2],
+    })
+    aux_global = pd.DataFrame({
+        "Channel_Index": [1, 1], "Auxiliary_Index": [0, 0], "Data_Type": [1, 0],
+        "Nickname": ["T1", "V1"], "Unit": ["°C", "V"],
+    })
+    wide = _aux_columns(aux, aux_global)
+    assert wide is not None
+    assert wide.loc[2, "aux_temperature_1_celsius"] == 25.5
+    assert wide.loc[1, "aux_0_1"] == 3.1
