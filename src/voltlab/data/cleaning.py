@@ -45,7 +45,7 @@ class OutlierOptions:
 
     window: int = 11
     n_sigmas: float = 4.0
-    min_sigma_fraction: float = 5e-4
+    min_sigma_fraction: float = 2e-3
     incomplete_fraction: float = 0.5
     efficiency_range: tuple[float, float] = (0.5, 1.5)
 

@@ -14,7 +14,9 @@ dQ/dV (incremental capacity analysis)
     filter (``window_volt`` wide, polynomial ``polyorder``) smooths it and
     gives the derivative in the same pass, as in Dubarry's ICA practice.
     The sign follows Q(V): charge curves give positive dQ/dV, discharge
-    curves negative (capacity grows as voltage falls). Units Ah/V.
+    curves negative (capacity grows as voltage falls). Units Ah/V. The
+    first and last half window of each curve, where the filter
+    extrapolates, are not returned.
 """
 
 from __future__ import annotations
@@ -128,7 +130,7 @@ def dqdv(
     half: HalfCycle = "discharge",
     cycles: list[int] | None = None,
     dv: float = 0.002,
-    window_volt: float = 0.04,
+    window_volt: float | None = None,
     polyorder: int = 2,
     v_min: float | None = None,
     v_max: float | None = None,
@@ -147,6 +149,9 @@ def dqdv(
         Grid spacing, V.
     window_volt
         Savitzky-Golay window width, V (rounded to an odd number of points).
+        Default: 40 mV, widened to 4x the median voltage step between
+        samples when the data are sparser than that (otherwise the
+        derivative of a piecewise-linear Q(V) shows steps, not peaks).
     polyorder
         Savitzky-Golay polynomial order.
     v_min, v_max
@@ -160,7 +165,7 @@ def dqdv(
     from scipy.signal import savgol_filter
 
     df = _table(data)
-    if dv <= 0 or window_volt <= 0:
+    if dv <= 0 or (window_volt is not None and window_volt <= 0):
         raise DataFormatError(f"dv and window_volt must be > 0 V, got dv={dv}, window_volt={window_volt}")
     i = df["current_ampere"].to_numpy(dtype=np.float64)
     sel = df.loc[i < 0] if half == "discharge" else df.loc[i > 0]
@@ -170,6 +175,11 @@ def dqdv(
     hi = float(sel["voltage_volt"].max()) if v_max is None else v_max
     grid = np.arange(lo, hi + dv / 2, dv)
     q = qv_curves(df, grid, half=half, cycles=cycles)
+    if window_volt is None:
+        steps = np.abs(np.diff(sel["voltage_volt"].to_numpy(dtype=np.float64)))
+        same_cycle = np.diff(sel["cycle_count"].to_numpy()) == 0
+        steps = steps[same_cycle & np.isfinite(steps) & (steps > 0)]
+        window_volt = max(0.04, 4.0 * float(np.median(steps))) if steps.size else 0.04
     window = max(polyorder + 2, round(window_volt / dv) | 1)
     parts = []
     for cyc, row in q.iterrows():
@@ -181,9 +191,11 @@ def dqdv(
         seg = slice(idx[0], idx[-1] + 1)
         yy = pd.Series(y[seg]).interpolate(limit_direction="both").to_numpy()
         d = savgol_filter(yy, window, polyorder, deriv=1, delta=dv)
-        parts.append(
-            pd.DataFrame({"cycle_count": int(cyc), "voltage_volt": grid[seg], "dqdv_ah_per_volt": d})
-        )
+        # The filter's edge fits (half a window at each end) are extrapolations: drop them.
+        h = window // 2
+        keep = slice(h, len(d) - h) if len(d) > 2 * h + 1 else slice(0, len(d))
+        v_seg = grid[seg][keep]
+        parts.append(pd.DataFrame({"cycle_count": int(cyc), "voltage_volt": v_seg, "dqdv_ah_per_volt": d[keep]}))
     if not parts:
         return pd.DataFrame(columns=["cycle_count", "voltage_volt", "dqdv_ah_per_volt"])
     return pd.concat(parts, ignore_index=True)

@@ -72,7 +72,7 @@ def write_demo_report(result: DemoResult, out_dir: str | Path | None = None) -> 
         rep.add_figure(
             f"Incremental capacity dQ/dV: {cell_id}",
             plots.dqdv_curves(data),
-            note="Savitzky-Golay smoothed derivative of Q(V) on a 2 mV grid, 40 mV window; discharge "
+            note="Savitzky-Golay smoothed derivative of Q(V) on a 2 mV grid (window widened to the sampling of these downsampled curves); discharge "
             "curves are negative by convention.",
         )
     cleaning_rows = [
