@@ -10,6 +10,9 @@ from voltlab.data.curves import dqdv, qv_curves, voltage_grid
 from voltlab.data.cycling import CyclingData
 from voltlab.data.metadata import CellMetadata, file_sha256
 from voltlab.data.readers import available_formats, detect_format, read_cycler_file
+from voltlab.data.readers.bdf import write_bdf
+from voltlab.data.readers.generic import read_generic
+from voltlab.data.repair import repair_time
 from voltlab.data.store import IngestReport, Store
 from voltlab.data.summary import SummaryOptions, add_retention, cycle_summary
 from voltlab.data.validation import ValidationLimits, validate_timeseries
@@ -33,6 +36,9 @@ __all__ = [
     "flag_cycles",
     "qv_curves",
     "read_cycler_file",
+    "read_generic",
+    "repair_time",
     "validate_timeseries",
     "voltage_grid",
+    "write_bdf",
 ]

@@ -55,6 +55,10 @@ class ValidationLimits:
         than this factor (both ways), the units disagree (e.g. mA vs Ah).
     time_backstep_tolerance_second
         Backward time steps up to this size are logging jitter, not errors.
+    min_charge_for_unit_check_ah
+        The Coulomb-counting unit check needs at least this much charge
+        (counted or reported); rest periods with noise-level current pass
+        too little charge to judge units.
     """
 
     min_voltage_volt: float = -1.0
@@ -63,6 +67,7 @@ class ValidationLimits:
     max_c_rate: float = 200.0
     coulomb_ratio_mismatch: float = 20.0
     time_backstep_tolerance_second: float = 1e-3
+    min_charge_for_unit_check_ah: float = 1e-4
 
 
 DEFAULT_LIMITS = ValidationLimits()
@@ -229,7 +234,9 @@ def _check_current_units(
         # starts mid-cycle).
         grouped = pd.Series(cap).groupby(cyc, sort=False)
         reported = float((grouped.max() - grouped.first()).clip(lower=0).sum())
-        if counted < 1e-9 or reported < 1e-9:
+        if counted < 1e-12 or reported < 1e-12:
+            continue
+        if max(counted, reported) < limits.min_charge_for_unit_check_ah:
             continue
         ratio = reported / counted
         if ratio > limits.coulomb_ratio_mismatch or ratio < 1.0 / limits.coulomb_ratio_mismatch:

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from voltlab.data.readers._text import reject_crashing_numbers
 from voltlab.errors import DataFormatError, DependencyError, MissingFileError, SchemaError, VoltlabError
 
 __all__ = [
@@ -52,6 +53,8 @@ def missing(path: str | os.PathLike[str], what: str, where_to_get: str) -> Missi
 
 def read_csv_table(path: Path, **kwargs: object) -> pd.DataFrame:
     """``pandas.read_csv`` whose failures become :class:`DataFormatError` naming ``path``."""
+    if not str(path).endswith(".gz"):
+        reject_crashing_numbers(path)
     try:
         return pd.read_csv(path, **kwargs)  # type: ignore[call-overload]
     except pd.errors.EmptyDataError as exc:

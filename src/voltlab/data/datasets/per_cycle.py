@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from voltlab.data.datasets._common import missing
-from voltlab.data.readers._text import decode, to_float
+from voltlab.data.readers._text import decode, reject_crashing_numbers, to_float
 from voltlab.errors import DataFormatError, SchemaError, UnitError
 
 __all__ = ["PER_CYCLE_COLUMNS", "load_per_cycle_table"]
@@ -87,6 +87,7 @@ def _read_table(path: Path, sep: str | None, sheet_name: str | int) -> pd.DataFr
                 "file is binary, not a delimited text table (give .xlsx/.parquet files their extension)",
                 path=path,
             )
+        reject_crashing_numbers(path)
         text = decode(raw)
         return pd.read_csv(io.StringIO(text), sep=sep or _sniff_sep(text), dtype=str,
                            skipinitialspace=True, engine="c")

@@ -30,8 +30,17 @@ __all__ = [
 
 # One module per vendor family; each registers its readers on import.
 _READER_MODULES: tuple[str, ...] = (
+    "voltlab.data.readers.arbin",
+    "voltlab.data.readers.basytec",
     "voltlab.data.readers.bdf",
+    "voltlab.data.readers.biologic",
     "voltlab.data.readers.generic",
+    "voltlab.data.readers.indigo",
+    "voltlab.data.readers.landt",
+    "voltlab.data.readers.maccor",
+    "voltlab.data.readers.neware",
+    "voltlab.data.readers.novonix",
+    "voltlab.data.readers.pec",
 )
 
 _MIN_CONFIDENCE = 0.5

@@ -15,10 +15,42 @@ __all__ = [
     "decode",
     "find_header_line",
     "read_text",
+    "reject_crashing_numbers",
     "to_float",
 ]
 
 _ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
+
+# pandas 2.3's C float parser crashes the interpreter (SIGSEGV) on exponents
+# that overflow a 32-bit int (e.g. "3.5E2147483648"); a damaged byte can create
+# one. Real cycler numbers never have a 10-digit exponent.
+_CRASH_EXPONENT = re.compile(rb"[0-9.][eE][-+]?[0-9]{10,}")
+_SCAN_CHUNK_BYTES = 8 << 20
+
+
+def reject_crashing_numbers(path: Path) -> None:
+    """Raise DataFormatError if a text file holds a number pandas would crash on.
+
+    Scans the file in 8 MiB chunks (bounded memory) for a digit followed by an
+    exponent of ten or more digits, and names the 1-based line.
+    """
+    line = 1
+    tail = b""
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_SCAN_CHUNK_BYTES):
+            buf = tail + chunk
+            m = _CRASH_EXPONENT.search(buf)
+            if m is not None:
+                at = line + buf.count(b"\n", 0, m.start())
+                field = m.group(0).decode("ascii", "replace")
+                raise DataFormatError(
+                    f"line {at}: '...{field}' is not a valid number (exponent out of range); the file is "
+                    "damaged: re-export it from the cycler software",
+                    path=path, value=field,
+                )
+            keep = min(len(buf), 32)
+            line += buf.count(b"\n", 0, len(buf) - keep)
+            tail = buf[len(buf) - keep:]
 
 
 def decode(raw: bytes) -> str:

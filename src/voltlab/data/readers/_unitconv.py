@@ -26,7 +26,6 @@ __all__ = [
     "is_cycle_cumulative",
     "numeric_column",
     "parse_duration",
-    "reject_huge_exponents",
     "snake_case",
     "split_counter_by_direction",
     "to_cycle_cumulative",
@@ -140,43 +139,6 @@ def convert_units(
 # and pandas 2.x's C float parser crashes the interpreter (segmentation fault) on exponents beyond
 # 2**31, e.g. "3.53E08307115776" - one flipped byte in "3.5308307115776". Such fields are rejected
 # before pandas sees them.
-_HUGE_EXPONENT = re.compile(r"(?:^|[,;\t|])[ \t]*[-+]?[0-9]*[.,]?[0-9]*[eE][-+]?[0-9]{6,}[ \t]*(?=[,;\t|\r\n]|$)",
-                            re.MULTILINE)
-
-
-_LONG_EXPONENT = re.compile(r"[eE][-+]?[0-9]{6}")
-
-
-def reject_huge_exponents(text: str, *, path: str | os.PathLike[str] | None = None, first_line: int = 0) -> None:
-    """Raise if a field holds a number with an absurd exponent (damaged file; pandas would crash).
-
-    Parameters
-    ----------
-    text
-        Delimited text about to be parsed.
-    path
-        File named in the error.
-    first_line
-        0-based line number of ``text``'s first line within the file (for the message).
-
-    Raises
-    ------
-    DataFormatError
-        Naming the file line (1-based) and the offending field.
-    """
-    if _LONG_EXPONENT.search(text) is None:  # cheap pre-check: no 6-digit exponent anywhere
-        return
-    m = _HUGE_EXPONENT.search(text)
-    if m is None:
-        return
-    line = text.count("\n", 0, m.start()) + first_line
-    field = m.group(0).strip(",;\t| ")
-    raise DataFormatError(
-        f"line {line + 1}: {field!r} is not a valid number (exponent out of range); the file is damaged",
-        path=path, value=field,
-    )
-
-
 _SNAKE = re.compile(r"[^0-9a-zA-Z]+")
 
 

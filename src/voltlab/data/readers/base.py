@@ -29,6 +29,7 @@ import pandas as pd
 
 from voltlab.data.cycling import CyclingData
 from voltlab.data.metadata import CellMetadata
+from voltlab.data.readers._text import reject_crashing_numbers
 from voltlab.data.validation import DEFAULT_LIMITS, ValidationLimits, finalize_timeseries
 from voltlab.errors import DataFormatError, MissingFileError, VoltlabError
 
@@ -123,11 +124,13 @@ class CyclerReader(ABC):
         p = Path(path)
         if not p.is_file():
             raise MissingFileError("file not found (check the path)", path=p)
+        if b"\x00" not in read_head(p, 4096):
+            reject_crashing_numbers(p)
         try:
             df, meta = cls._read(p, **options)
         except VoltlabError:
             raise
-        except Exception as exc:  # noqa: BLE001 - any parser failure becomes a clear error
+        except Exception as exc:
             raise DataFormatError(
                 f"cannot read as {cls.vendor} ({cls.name}): {type(exc).__name__}: {exc}",
                 path=p,
@@ -153,7 +156,7 @@ class CyclerReader(ABC):
             )
         except VoltlabError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise DataFormatError(
                 f"{cls.vendor} ({cls.name}) data could not be converted: {type(exc).__name__}: {exc}",
                 path=p,

@@ -1,0 +1,99 @@
+"""Every real sample file is detected as its format by content, and every reader is guarded."""
+
+import shutil
+
+import pytest
+
+from voltlab.data.readers import available_formats, detect_format, get_reader, read_cycler_file
+from voltlab.errors import DataFormatError, UnknownFormatError
+
+EXPECTED = {
+    "arbin/20160805_test001_45_cc_01.res": "arbin_res",
+    "arbin/FastCharge_000025_CH8.csv": "arbin_csv",
+    "arbin/2017-05-09_test-TC-contact_CH33.csv": "arbin_csv",
+    "arbin/sample_data_arbin.csv": "arbin_csv",
+    "maccor/xTESLADIAG_000038con.078": "maccor_text",
+    "maccor/PredictionDiagnostics_000151_test.052": "maccor_text",
+    "maccor/maccor_test_file_4267-66-6519.041": "maccor_text",
+    "maccor/maccor_two.txt": "maccor_text",
+    "maccor/maccor_three.txt": "maccor_text",
+    "maccor/maccor_002.txt": "maccor_text",
+    "maccor/sample_data_maccor.csv": "maccor_csv",
+    "neware/neware_uio.csv": "neware_csv",
+    "neware/nw_regular_export_ife_example.csv": "neware_csv",
+    "neware/20260302_IFE_BTS85_2_9_8_1.ndax": "neware_ndax",
+    "biologic/gcpl.pr_182.1.mpt": "biologic_mpt",
+    "biologic/gcpl.pr_182.1.mpr": "biologic_mpr",
+    "biologic/gcpl.issue_149.mpt": "biologic_mpt",
+    "biologic/gcpl.issue_149.mpr": "biologic_mpr",
+    "biologic/biol.mpr": "biologic_mpr",
+    "biologic/Sample_data_biologic_01_MB_CA1.txt": "biologic_mpt",
+    "biologic/Sample_data_biologic_timestamped.txt": "biologic_mpt",
+    "biologic/Sample_data_biologic_no_header.mpt": "biologic_mpt",
+    "basytec/sample_data_basytec.txt": "basytec_text",
+    "novonix/sample_data_novonix.csv": "novonix",
+    "novonix/test_Nova_Form-CH01-01_short.csv": "novonix",
+    "indigo/indigo_test_sample.h5": "indigo_hdf5",
+    "pec/pec.csv": "pec_csv",
+    "pec/Test25205.csv": "pec_csv",
+    "pec/Test25195.csv": "pec_csv",
+    "landt/SINTEF__LiGrR2032__2024-04-30__25degC__Landt.csv": "landt_tidy_csv",
+    "bdf/SINTEF__LiGrR2032__2024-04-30__25degC__Landt.bdf.csv": "bdf_csv",
+    "bdf/SINTEF__SLPBA842124HV__2024-10-23__Rate_25degC__Neware__Time_Bug.bdf.csv": "bdf_csv",
+    "bdf/DLR__LiLNMOHydra0b__20221125__POCV__25degC__Basytec.bdf.csv": "bdf_csv",
+}
+
+
+@pytest.mark.parametrize(("rel", "fmt"), sorted(EXPECTED.items()))
+def test_each_sample_is_detected_by_content(samples, rel, fmt, tmp_path):
+    path = samples / rel
+    assert detect_format(path).name == fmt
+    # The extension plays no part: the same bytes under a neutral name.
+    neutral = tmp_path / "export.dat"
+    shutil.copy(path, neutral)
+    assert detect_format(neutral).name == fmt
+
+
+def test_every_vendor_folder_is_covered(samples):
+    data_files = {
+        str(p.relative_to(samples)) for p in samples.rglob("*")
+        if p.is_file() and p.name not in ("SOURCE.md", "README.md")
+        and not p.name.endswith("_Metadata.csv") and not p.name.endswith("_metadata.csv")
+        and ".EDA" not in p.name
+    }
+    assert data_files == set(EXPECTED)
+
+
+def test_formats_listing_and_unknown_names():
+    fmts = available_formats()
+    assert list(fmts) == sorted(fmts)
+    assert {"arbin_res", "maccor_text", "neware_ndax", "biologic_mpr", "bdf_csv", "generic"} <= set(fmts)
+    with pytest.raises(UnknownFormatError, match="unknown format 'excel'; choose one of: arbin_csv"):
+        get_reader("excel")
+
+
+def test_unrecognised_content_names_the_file(tmp_path):
+    p = tmp_path / "notes.csv"
+    p.write_text("hello,world\n1,2\n")
+    with pytest.raises(UnknownFormatError, match="format not recognised") as exc:
+        read_cycler_file(p)
+    assert str(p) in str(exc.value)
+
+
+TEXT_SAMPLES = [r for r, f in EXPECTED.items() if f in {
+    "arbin_csv", "maccor_text", "maccor_csv", "neware_csv", "biologic_mpt", "basytec_text",
+    "novonix", "pec_csv", "landt_tidy_csv", "bdf_csv"}]
+
+
+@pytest.mark.parametrize("rel", sorted(TEXT_SAMPLES))
+def test_a_number_that_would_crash_pandas_is_rejected(samples, rel, tmp_path):
+    # pandas' C parser segfaults on exponents beyond 2**31: a damaged digit must give an error instead.
+    raw = (samples / rel).read_bytes()
+    lines = raw.split(b"\n")
+    k = len(lines) // 2
+    lines[k] = lines[k][:-12] + b"1E2147483648" if len(lines[k]) > 12 else b"1E2147483648"
+    bad = tmp_path / (samples / rel).name
+    bad.write_bytes(b"\n".join(lines))
+    with pytest.raises(DataFormatError, match=r"line \d+: .*exponent out of range") as exc:
+        read_cycler_file(bad, format=EXPECTED[rel])
+    assert str(bad) in str(exc.value)
