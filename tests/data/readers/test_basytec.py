@@ -170,3 +170,16 @@ def test_huge_exponent_is_rejected_not_crashing(tmp_path):
     with pytest.raises(DataFormatError, match="exponent out of range") as ei:
         BasytecReader.read(p)
     assert str(p) in str(ei.value)
+
+
+def test_row_with_extra_fields_is_an_error_not_a_silent_cut(samples, tmp_path):
+    from voltlab.data.readers.basytec import BasytecReader
+    from voltlab.errors import DataFormatError
+
+    lines = (samples / "basytec" / "sample_data_basytec.txt").read_text(encoding="latin-1").splitlines()
+    lines[-5] = lines[-5] + "\t1.0"  # one extra field: pandas would drop it with only a warning
+    bad = tmp_path / "extra.txt"
+    bad.write_text("\n".join(lines), encoding="latin-1")
+    with pytest.raises(DataFormatError, match="more fields than the header|Expected 29 fields in line 71, saw 30") as exc:
+        BasytecReader.read(bad)
+    assert str(bad) in str(exc.value)
