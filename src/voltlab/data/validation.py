@@ -277,8 +277,9 @@ def finalize_timeseries(
         if cyc.isna().any():
             r = int(np.flatnonzero(cyc.isna().to_numpy())[0])
             raise DataFormatError("cycle number missing", path=path, row=r, column="cycle_count")
-        out["cycle_count"] = cyc.astype(np.int64)
-    if "step_index" in out.columns:
+        if cyc.dtype != np.int64:  # (astype would copy even when nothing changes)
+            out["cycle_count"] = cyc.astype(np.int64)
+    if "step_index" in out.columns and out["step_index"].dtype != np.int64:
         out["step_index"] = out["step_index"].fillna(-1).astype(np.int64)
     if "step_count" not in out.columns and "cycle_count" in out.columns and "current_ampere" in out.columns:
         keys: list[np.ndarray] = [out["cycle_count"].to_numpy()]
@@ -291,10 +292,13 @@ def finalize_timeseries(
         if (
             c.name in out.columns
             and c.dtype == "float64"
+            and out[c.name].dtype != np.float64
             and pd.api.types.is_numeric_dtype(out[c.name].dtype)
         ):
             out[c.name] = out[c.name].astype(np.float64)
-    out = out[canonical_order(list(out.columns))]
+    order = canonical_order(list(out.columns))
+    if list(out.columns) != order:
+        out = out[order]
     if validate:
         validate_timeseries(out, path=path, nominal_capacity_ah=nominal_capacity_ah, limits=limits)
     return out

@@ -28,6 +28,7 @@ __all__ = [
     "parse_duration",
     "snake_case",
     "split_counter_by_direction",
+    "split_header_unit",
     "to_cycle_cumulative",
     "unit_factor",
 ]
@@ -140,6 +141,27 @@ def convert_units(
 # 2**31, e.g. "3.53E08307115776" - one flipped byte in "3.5308307115776". Such fields are rejected
 # before pandas sees them.
 _SNAKE = re.compile(r"[^0-9a-zA-Z]+")
+
+
+_HEADER_UNIT = re.compile(r"^\s*(?P<base>.*?)\s*[\(\[]\s*(?P<unit>[^()\[\]]*?)\s*[\)\]]\s*$")
+
+
+def split_header_unit(name: object) -> tuple[str, str]:
+    """Normalised base name and unit of a column header with the unit in brackets.
+
+    The base keeps only lower-case letters and digits; the unit is lower case
+    without spaces or degree signs.
+
+    Examples
+    --------
+    >>> split_header_unit("Test Time (s)"), split_header_unit("Charge_Capacity"), split_header_unit("T [°C]")
+    (('testtime', 's'), ('chargecapacity', ''), ('t', 'c'))
+    """
+    text = str(name).strip().lstrip("\ufeff")
+    m = _HEADER_UNIT.match(text)
+    base, unit = (m["base"], m["unit"]) if m else (text, "")
+    unit_n = unit.strip().lower().replace("°", "").replace(" ", "")
+    return re.sub(r"[^a-z0-9]", "", base.lower()), unit_n
 
 
 def snake_case(name: object) -> str:

@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from voltlab.data.readers._text import decode, looks_decimal_comma, read_text, to_float
+from voltlab.data.readers._unitconv import snake_case, split_header_unit
 from voltlab.data.readers.base import CyclerReader, register_reader
 from voltlab.data.schema import counter_to_cycle_cumulative, infer_cycle_count
 from voltlab.errors import DataFormatError, DependencyError, SchemaError
@@ -69,7 +70,6 @@ __all__ = [
 # Column names and units shared by every Arbin flavour
 # --------------------------------------------------------------------------------------------
 
-_UNIT_RE = re.compile(r"^\s*(?P<base>.*?)\s*[\(\[]\s*(?P<unit>[^()\[\]]*?)\s*[\)\]]\s*$")
 
 #: Normalised base name -> (target column, physical kind).
 _ALIASES: dict[str, tuple[str, str]] = {
@@ -133,25 +133,6 @@ _REQUIRED_HINT = (
 )
 
 
-def _split_name(name: object) -> tuple[str, str]:
-    """Normalised base name and unit of an Arbin column name.
-
-    Examples
-    --------
-    >>> _split_name("Test Time (s)"), _split_name("Charge_Capacity"), _split_name("Current(mA)")
-    (('testtime', 's'), ('chargecapacity', ''), ('current', 'ma'))
-    """
-    text = str(name).strip().lstrip("\ufeff")
-    m = _UNIT_RE.match(text)
-    base, unit = (m["base"], m["unit"]) if m else (text, "")
-    unit_n = unit.strip().lower().replace("°", "").replace(" ", "")
-    return re.sub(r"[^a-z0-9]", "", base.lower()), unit_n
-
-
-def _snake(name: object) -> str:
-    """snake_case name for an extra vendor column (``"ACR (Ohm)"`` -> ``"acr_ohm"``)."""
-    s = re.sub(r"[^0-9a-zA-Z]+", "_", str(name).strip().lstrip("\ufeff")).strip("_").lower()
-    return s or "column"
 
 
 def _unit_factor(kind: str, unit: str, column: str, path: Path) -> tuple[float, float]:
@@ -282,7 +263,7 @@ def _find_columns(raw: pd.DataFrame) -> _Found:
     found: _Found = {}
     aux_temps: list[tuple[int, int, Any, str]] = []
     for k, col in enumerate(raw.columns):
-        base, unit = _split_name(col)
+        base, unit = split_header_unit(col)
         if base in _ALIASES:
             target, kind = _ALIASES[base]
             found.setdefault(target, (col, kind, unit))
@@ -415,9 +396,9 @@ def _add_extra_columns(raw: pd.DataFrame, found: _Found, out: dict[str, pd.Serie
     """Keep the other numeric vendor columns under snake_case names (text columns are dropped)."""
     used = {str(col) for col, _, _ in found.values()}
     for k, col in enumerate(raw.columns):
-        if str(col) in used or _split_name(col)[0] in _DROPPED:
+        if str(col) in used or split_header_unit(col)[0] in _DROPPED:
             continue
-        name = _snake(col)
+        name = snake_case(col)
         while name in out:
             name += "_x"
         column = raw.iloc[:, k]
@@ -444,7 +425,7 @@ def _json_safe(value: Any) -> Any:
 
 
 def _record_to_extra(row: pd.Series) -> dict[str, Any]:
-    return {_snake(k): _json_safe(v) for k, v in row.items() if not str(k).startswith("Unnamed")}
+    return {snake_case(k): _json_safe(v) for k, v in row.items() if not str(k).startswith("Unnamed")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -733,7 +714,7 @@ _SEPARATORS = (",", ";", "\t")
 
 def _header_keys(line: str) -> tuple[set[str], str]:
     sep = max(_SEPARATORS, key=line.count)
-    return {_split_name(c.strip().strip('"'))[0] for c in line.split(sep)}, sep
+    return {split_header_unit(c.strip().strip('"'))[0] for c in line.split(sep)}, sep
 
 
 def _is_arbin_header(keys: set[str]) -> bool:
@@ -753,7 +734,7 @@ def _find_arbin_header(lines: list[str], max_lines: int = 40) -> tuple[int, str]
 def _is_metadata_companion(lines: list[str]) -> bool:
     if not lines:
         return False
-    keys = {_snake(c) for c in lines[0].split(",")}
+    keys = {snake_case(c) for c in lines[0].split(",")}
     return {"schedule_file_name", "first_start_datetime"} <= keys
 
 
@@ -984,9 +965,9 @@ class ArbinXlsxReader(CyclerReader):
                 path=path,
             ) from exc
         frames = [book[s] for s in sheets]
-        first_cols = [_split_name(c) for c in frames[0].columns]
+        first_cols = [split_header_unit(c) for c in frames[0].columns]
         for s, f in zip(sheets[1:], frames[1:], strict=True):
-            if [_split_name(c) for c in f.columns] != first_cols:
+            if [split_header_unit(c) for c in f.columns] != first_cols:
                 raise DataFormatError(
                     f"continuation sheet {s!r} has other columns than {sheets[0]!r}; pass sheet= to "
                     "read one sheet",

@@ -64,6 +64,7 @@ import numpy as np
 import pandas as pd
 
 from voltlab.data.readers._text import decode, read_text, to_float
+from voltlab.data.readers._unitconv import snake_case, split_header_unit
 from voltlab.data.readers.base import CyclerReader, register_reader
 from voltlab.data.schema import counter_to_cycle_cumulative, current_direction, infer_cycle_count
 from voltlab.errors import DataFormatError, DependencyError, SchemaError, UnitError
@@ -74,7 +75,6 @@ __all__ = ["NewareCsvReader", "NewareNdaxReader", "neware_records_to_canonical",
 # Column names and units
 # --------------------------------------------------------------------------------------------
 
-_UNIT_RE = re.compile(r"^\s*(?P<base>.*?)\s*\((?P<unit>[^()]*)\)\s*$")
 
 #: Role -> normalised base names (lower case, letters and digits only) that fill it.
 _ALIASES: dict[str, tuple[str, ...]] = {
@@ -123,24 +123,11 @@ _ROLE_KIND = {
 _STEP_TYPES = re.compile(r"(?i)\b(?:CC|CV|CCCV|CP|CR)[ _]?D?Chg\b|\bRest\b")
 
 
-def _split_name(name: str) -> tuple[str, str]:
-    """(normalised base, normalised unit) of a header such as ``"Chg. Cap.(mAh)"``."""
-    text = str(name).strip().lstrip("\ufeff")
-    m = _UNIT_RE.match(text)
-    base, unit = (m["base"], m["unit"]) if m else (text, "")
-    unit_n = unit.strip().lower().replace("°", "").replace(" ", "")
-    return re.sub(r"[^a-z0-9]", "", base.lower()), unit_n
-
-
-def _snake(name: object) -> str:
-    """snake_case name for an extra column (``"Spec. Cap.(mAh/g)"`` -> ``"spec_cap_mah_g"``)."""
-    s = re.sub(r"[^0-9a-zA-Z]+", "_", str(name).strip().lstrip("\ufeff")).strip("_").lower()
-    return s or "column"
 
 
 def _find_roles(columns: list[str]) -> dict[str, str]:
     """Role -> raw column name (first column whose base name is an alias of the role)."""
-    keys = {c: _split_name(c)[0] for c in columns}
+    keys = {c: split_header_unit(c)[0] for c in columns}
     found: dict[str, str] = {}
     for role, aliases in _ALIASES.items():
         for alias in aliases:
@@ -153,7 +140,7 @@ def _find_roles(columns: list[str]) -> dict[str, str]:
 
 def _factor(role: str, column: str, path: Path) -> float:
     kind = _ROLE_KIND[role]
-    unit = _split_name(column)[1]
+    unit = split_header_unit(column)[1]
     table = _UNITS[kind]
     if unit not in table:
         accepted = ", ".join(repr(u) for u in table if u)
@@ -411,7 +398,7 @@ def _add_extras(df: pd.DataFrame, raw: pd.DataFrame, roles: dict[str, str]) -> N
     for col in raw.columns:
         if col in used or str(col).startswith("Unnamed"):
             continue
-        name = _snake(col)
+        name = snake_case(col)
         if name == "step_type" and "step_type" in roles:
             continue
         if col == roles.get("record"):
@@ -447,7 +434,7 @@ def _is_three_layer(lines: list[str]) -> bool:
     sep = _delimiter(lines[0])
     l0, l1, l2 = (ln.lstrip("\ufeff") for ln in lines[:3])
     return (
-        _split_name(l0.split(sep)[0])[0] in ("cycleindex", "cycleid", "cycle")
+        split_header_unit(l0.split(sep)[0])[0] in ("cycleindex", "cycleid", "cycle")
         and l1.startswith(sep) and not l1.startswith(sep * 2)
         and l2.startswith(sep * 2)
     )
@@ -583,7 +570,7 @@ class NewareCsvReader(CyclerReader):
             return 0.0
         if _is_three_layer(lines):
             return 0.95 if "Voltage(" in lines[2].replace(" (", "(") else 0.7
-        keys = {_split_name(f)[0] for f in re.split(r"[,\t;]", lines[0])}
+        keys = {split_header_unit(f)[0] for f in re.split(r"[,\t;]", lines[0])}
         has_v = bool(re.search(r"Voltage\((?:V|mV)\)", lines[0]))
         has_i = bool(re.search(r"Current\((?:A|mA|uA|µA)\)", lines[0]))
         if not (has_v and has_i):
@@ -843,7 +830,7 @@ def _ndax_to_canonical(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
     for col in raw.columns:
         if col in _NDAX_EXTRA_SKIP or col == "step_type" or col == "index":
             continue
-        name = _snake(col.replace("?", "unknown"))
+        name = snake_case(col.replace("?", "unknown"))
         if col == "step_time_s":
             name = "step_time_second"
         if pd.api.types.is_numeric_dtype(raw[col].dtype) and name not in df.columns:
