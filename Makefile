@@ -14,7 +14,7 @@ export MPLBACKEND := Agg
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,sim,dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,sim,torch,dev]'
 	touch $(STAMP)
 
 env: $(STAMP)
