@@ -249,7 +249,7 @@ def demo(
     from voltlab.studies.demo import run_demo
 
     with console.status("running the demo pipeline..."):
-        result = run_demo(out, progress=lambda msg: console.log(msg))
+        result = run_demo(out, progress=lambda msg: console.print(f"  {msg}", highlight=False))
         report = write_demo_report(result, out)
     console.print(f"[green]report:[/] {report}")
 

@@ -36,7 +36,10 @@ def write_demo_report(result: DemoResult, out_dir: str | Path | None = None) -> 
         "What this is",
         "Four cells simulated with PyBaMM (single-particle model with SEI growth; the generator script "
         "ships with voltlab as voltlab.data.embedded.generate_demo) under different charge rates and "
-        "temperatures, stored small inside the package. voltlab ingested them into a dataset store, "
+        "temperatures, stored small inside the package. To make ageing visible within 300 cycles the SEI "
+        "solvent diffusivity is raised above the OKane2022 value (the override is recorded per cell in the "
+        "cell metadata), so these cells age faster than the published parameter set predicts, and in this "
+        "model temperature, not charge rate, drives the fade. voltlab ingested them into a dataset store, "
         "validated units and signs, computed per-cycle capacity, energy, efficiency and resistance, "
         "flagged outlier cycles and compared the cells.\n\n"
         "Conventions: current is positive on charge; capacities in Ah; retention is relative to the "
