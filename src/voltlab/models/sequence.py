@@ -21,7 +21,7 @@ Variable lengths are given by NaN padding: the trailing time steps whose
 features are all NaN are padding and are masked out (packed sequences for the
 recurrent networks, key-padding mask and masked pooling for the Transformer),
 so a cell predicts the same with or without padding. A NaN inside the valid
-part (a missing reading) is imputed with the training mean of that feature.
+part (a missing reading) is imputed with the training median of that feature.
 
 Inputs are standardised inside the estimator with robust statistics (median
 and IQR, so single-cycle outliers do not squash the scale) and clipped to
@@ -243,8 +243,8 @@ def _build_network(params: Mapping[str, Any], n_features: int, n_outputs: int) -
 
 def _sequence_lengths(x: npt.NDArray[np.float64], name: str) -> npt.NDArray[np.int64]:
     """Length of each sequence: up to its last time step with any finite feature."""
-    has = np.isfinite(x).any(axis=2)
-    empty = np.flatnonzero(~has.any(axis=1))
+    has: npt.NDArray[np.bool_] = np.any(np.isfinite(x), axis=2)
+    empty = np.flatnonzero(~np.any(has, axis=1))
     if empty.size:
         raise DataFormatError(
             f"{name}[{int(empty[0])}] has no finite value at any time step; drop that cell or give it data",
@@ -489,8 +489,10 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ data
 
-    def _standardise_x(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
-        z = (x - self.x_mean_) / self.x_scale_
+    def _standardise_x(
+        self, x: npt.NDArray[np.float64], center: np.ndarray | None = None, scale: np.ndarray | None = None
+    ) -> npt.NDArray[np.float32]:
+        z = (x - (self.x_mean_ if center is None else center)) / (self.x_scale_ if scale is None else scale)
         if self.input_clip is not None:
             z = np.clip(z, -self.input_clip, self.input_clip)
         return np.nan_to_num(z, nan=0.0).astype(np.float32)
@@ -505,7 +507,7 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
         X
             Shape (n_cells, n_cycles, n_features); trailing all-NaN steps are
             padding (variable lengths), other NaN are imputed with the feature's
-            training mean.
+            training median.
         y
             Shape (n_cells,) (one target per cell, e.g. log10 cycle life) or
             (n_cells, horizon) (e.g. retention at future cycles).
@@ -542,14 +544,7 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
             raise DataFormatError(f"feature {j} of X is NaN in every cell and cycle; drop it", value=j)
         t2 = t.reshape(t.shape[0], -1)
         y_mean, y_scale = _scale(t2)
-        self.n_features_in_ = int(x.shape[2])
-        self.n_outputs_ = int(t2.shape[1])
-        self.y_ndim_ = int(t.ndim)
-        self.x_mean_, self.x_scale_ = x_mean, x_scale
-        self.y_mean_, self.y_scale_ = y_mean, y_scale
-        self.seed_ = seed
-
-        xz = self._standardise_x(x)
+        xz = self._standardise_x(x, x_mean, x_scale)
         yz = ((t2 - y_mean) / y_scale).astype(np.float32)
         rng = np.random.default_rng(seed)
         n = x.shape[0]
@@ -570,6 +565,12 @@ class SequenceRegressor(RegressorMixin, BaseEstimator):
                 net, history, best_epoch = self._train(torch, device, xz, yz, lengths, train_idx, val_idx, rng)
             finally:
                 torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
+        self.n_features_in_ = int(x.shape[2])
+        self.n_outputs_ = int(t2.shape[1])
+        self.y_ndim_ = int(t.ndim)
+        self.x_mean_, self.x_scale_ = x_mean, x_scale
+        self.y_mean_, self.y_scale_ = y_mean, y_scale
+        self.seed_ = seed
         self.network_ = net
         self.device_ = str(device)
         self.history_ = history
@@ -951,7 +952,9 @@ def build_sequence_dataset(
         Per-cycle summary of many cells, one row per (cell, cycle), e.g.
         :func:`voltlab.data.summary.cycle_summary` outputs concatenated, or
         :func:`voltlab.data.datasets.severson.load_severson_batch1_summary`.
-        Rows with ``is_placeholder`` True are ignored.
+        Rows with ``is_placeholder`` or ``is_outlier`` True are ignored (run
+        :func:`voltlab.data.cleaning.flag_cycles` per cell first to drop
+        outlier cycles).
     window
         Last input cycle: ``X`` holds cycles ``start_cycle..window``.
     target
@@ -1032,8 +1035,9 @@ def build_sequence_dataset(
         raise SchemaError(f"summary lacks the columns {missing_cols} (has {list(summary.columns)})",
                           column=missing_cols[0])
     frame = summary
-    if "is_placeholder" in frame.columns:
-        frame = frame.loc[~frame["is_placeholder"].fillna(False).astype(bool)]
+    for flag in ("is_placeholder", "is_outlier"):
+        if flag in frame.columns:
+            frame = frame.loc[~frame[flag].astype("boolean").fillna(False).to_numpy(dtype=bool)]
     cells = frame[cell_column].astype(str)
     cycles = pd.to_numeric(frame[cycle_column], errors="coerce").to_numpy(dtype=np.float64)
     if not np.isfinite(cycles).all() or (cycles != np.round(cycles)).any():
