@@ -60,3 +60,12 @@ def test_canonical_order_puts_known_columns_first():
     assert canonical_order(["zeta", "voltage_volt", "test_time_second", "alpha"]) == [
         "test_time_second", "voltage_volt", "alpha", "zeta",
     ]
+
+
+def test_counter_dip_within_rounding_noise_is_not_a_reset():
+    # cumsum can come back one ulp lower; that must not double the capacity.
+    vals = [0.0, 0.025, 0.09611111111111112, 0.0961111111111111]
+    out = counter_to_cycle_cumulative(vals, [1, 1, 1, 1])
+    assert out[-1] == pytest.approx(0.0961111111111111, rel=1e-12)
+    # A real reset (back near zero) is still a reset.
+    np.testing.assert_allclose(counter_to_cycle_cumulative([0, 1.0, 0.1], [1, 1, 1]), [0, 1.0, 1.1])

@@ -130,6 +130,10 @@ def canonical_order(names: list[str] | tuple[str, ...]) -> list[str]:
     return known + extra
 
 
+_COUNTER_NOISE_REL = 1e-6
+_COUNTER_NOISE_ABS = 1e-12
+
+
 def counter_to_cycle_cumulative(
     values: npt.ArrayLike, cycle: npt.ArrayLike
 ) -> npt.NDArray[np.float64]:
@@ -138,7 +142,8 @@ def counter_to_cycle_cumulative(
     Works whether the vendor resets its counter at every step (Maccor), at
     every cycle (Arbin) or never (cumulative over the test): an increase is
     added, a drop is taken as a reset of the counter to zero followed by
-    growth to the new value.
+    growth to the new value, and a drop within rounding noise (1e-6 of the
+    value) is no change.
 
     Parameters
     ----------
@@ -173,7 +178,10 @@ def counter_to_cycle_cumulative(
     delta = np.empty(n)
     delta[0] = 0.0
     d = np.diff(v)
-    delta[1:] = np.where(d >= 0, d, np.maximum(v[1:], 0.0))
+    # A drop within rounding noise (1e-6 relative) is no change, not a reset: otherwise a
+    # counter that dips by one ulp would be counted twice.
+    noise = _COUNTER_NOISE_REL * np.abs(v[:-1]) + _COUNTER_NOISE_ABS
+    delta[1:] = np.where(d >= 0, d, np.where(-d <= noise, 0.0, np.maximum(v[1:], 0.0)))
     new_cycle = np.empty(n, dtype=bool)
     new_cycle[0] = True
     new_cycle[1:] = c[1:] != c[:-1]

@@ -174,6 +174,7 @@ class Store:
 
     def __init__(self, root: str | os.PathLike[str], *, create: bool = True) -> None:
         self.root = Path(root)
+        self._hash_cache: dict[tuple[str, int], str] = {}
         marker = self.root / _MARKER
         if not marker.is_file():
             if not create:
@@ -258,11 +259,26 @@ class Store:
         """Cell id already holding a raw file with this SHA-256, or None."""
         if not content_sha256:
             return None
-        for d in self._cell_dirs():
-            info = json.loads((d / "metadata.json").read_text())
-            if info["metadata"].get("content_sha256") == content_sha256:
-                return d.name[len(_PREFIX):]
+        for name, sha in self._hash_index().items():
+            if sha == content_sha256:
+                return name[len(_PREFIX):]
         return None
+
+    def _hash_index(self) -> dict[str, str]:
+        """Cell folder -> raw-file hash; each metadata.json is read once per Store object.
+
+        A cell folder is immutable once committed (replace/remove rename it away),
+        so caching by folder name and inode stays correct as cells come and go.
+        """
+        cache = self._hash_cache
+        out: dict[str, str] = {}
+        for d in self._cell_dirs():
+            key = (d.name, d.stat().st_ino)
+            if key not in cache:
+                info = json.loads((d / "metadata.json").read_text())
+                cache[key] = info["metadata"].get("content_sha256", "")
+            out[d.name] = cache[key]
+        return out
 
     def _require(self, cell_id: str) -> Path:
         d = self._cell_dir(cell_id)

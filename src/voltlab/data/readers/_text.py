@@ -24,7 +24,7 @@ _ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
 # pandas 2.3's C float parser crashes the interpreter (SIGSEGV) on exponents
 # that overflow a 32-bit int (e.g. "3.5E2147483648"); a damaged byte can create
 # one. Real cycler numbers never have a 10-digit exponent.
-_CRASH_EXPONENT = re.compile(rb"[0-9.][eE][-+]?[0-9]{10,}")
+_CRASH_EXPONENT = re.compile(rb"[eE][-+]?[0-9]{10,}")  # preceded by a digit or '.', checked on a hit
 _SCAN_CHUNK_BYTES = 8 << 20
 
 
@@ -39,7 +39,10 @@ def reject_crashing_numbers(path: Path) -> None:
     with open(path, "rb") as fh:
         while chunk := fh.read(_SCAN_CHUNK_BYTES):
             buf = tail + chunk
-            m = _CRASH_EXPONENT.search(buf)
+            m = next(
+                (h for h in _CRASH_EXPONENT.finditer(buf) if h.start() > 0 and buf[h.start() - 1] in b"0123456789."),
+                None,
+            )
             if m is not None:
                 at = line + buf.count(b"\n", 0, m.start())
                 field = m.group(0).decode("ascii", "replace")

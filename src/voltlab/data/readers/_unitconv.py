@@ -275,7 +275,9 @@ def is_cycle_cumulative(values: npt.ArrayLike, cycle: npt.ArrayLike) -> bool:
     if np.any(v[start] != 0.0):
         return False
     d = np.diff(v)
-    return bool(np.all((d >= 0.0) | start[1:]))
+    # Same rounding tolerance as counter_to_cycle_cumulative.
+    noise = 1e-6 * np.abs(v[:-1]) + 1e-12
+    return bool(np.all((d >= -noise) | start[1:]))
 
 
 def to_cycle_cumulative(values: npt.ArrayLike, cycle: npt.ArrayLike) -> npt.NDArray[np.float64]:
