@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from voltlab.commands.lifetime import lifetime_app
 from voltlab.errors import VoltlabError
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+app.add_typer(lifetime_app, name="lifetime")
 console = Console()
 err_console = Console(stderr=True)
 

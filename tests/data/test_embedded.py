@@ -186,12 +186,14 @@ def test_subset_loads_in_requested_order():
 def test_generator_reproduces_first_two_cycles(monkeypatch):
     """Re-simulating 2 cycles matches the embedded file's first 2 cycles.
 
-    The fresh run keeps every solver point; the embedded rows are compared
+    The fresh run reports the solution every 5 s (the solver's own output points are
+    platform-dependent and too sparse near the discharge knee for linear interpolation); the embedded rows are compared
     with it interpolated (within each step) at the embedded sample times.
     Tolerances, loose enough for other platforms and SUNDIALS builds (on the
     generating machine the match is exact up to the storage rounding of
-    ~30 uV): voltage 1 mV, current 5 mA, temperature 0.05 K, per-cycle charge
-    and discharge capacity 2 mAh (0.04 % of 5 Ah), step end times 1 s. The
+    ~30 uV): voltage 1 mV, current 5 mA, temperature 0.05 K (plus the change of the signal within 1 s), per-cycle charge
+    and discharge capacity 2 mAh (0.04 % of 5 Ah), step durations 1 s (CV holds: 1 % of
+    the step, their end is an exponential tail). The
     regeneration must take less than 30 s.
     """
     pytest.importorskip("pybamm")
@@ -200,7 +202,7 @@ def test_generator_reproduces_first_two_cycles(monkeypatch):
 
     cell_id = "demo_2C_25C"
     t0 = time.perf_counter()
-    fresh = gen.simulate_cell(gen.cell_by_id(cell_id), n_cycles=2, points_per_step=None)
+    fresh = gen.simulate_cell(gen.cell_by_id(cell_id), n_cycles=2, points_per_step=None, period_second=5.0)
     elapsed = time.perf_counter() - t0
     assert elapsed < 30.0, f"2-cycle regeneration took {elapsed:.1f} s"
     stored = pd.read_parquet(demo_dir() / f"{cell_id}.parquet")
@@ -215,12 +217,28 @@ def test_generator_reproduces_first_two_cycles(monkeypatch):
         )
     for (cyc, step), ref in stored.groupby(["cycle_count", "step_index"]):
         new = fresh[(fresh["cycle_count"] == cyc) & (fresh["step_index"] == step)]
-        t_new = new["test_time_second"].to_numpy()
-        t_ref = ref["test_time_second"].to_numpy()
-        assert abs(t_new[-1] - t_ref[-1]) < 1.0, (cyc, step)
+        # Compare within the step (time since the step started): a shift of an earlier step's end
+        # must not count again in every later step.
+        t_new = new["test_time_second"].to_numpy() - new["test_time_second"].to_numpy()[0]
+        t_ref = ref["test_time_second"].to_numpy() - ref["test_time_second"].to_numpy()[0]
+        # A CV hold ends when the current decays to C/20: an exponential tail, so a 1e-5 A difference
+        # in the solution moves its end by seconds. Its duration gets 1 % of the step; the others 1 s.
+        is_cv_hold = int(step) == 2
+        tol_s = max(1.0, 0.01 * t_ref[-1]) if is_cv_hold else 1.0
+        assert abs(t_new[-1] - t_ref[-1]) < tol_s, (cyc, step, t_new[-1], t_ref[-1])
         t_in = np.clip(t_ref, t_new[0], t_new[-1])
         for col, tol in (("voltage_volt", 1e-3), ("current_ampere", 5e-3), ("temperature_celsius", 0.05)):
             got = np.interp(t_in, t_new, new[col].to_numpy())
-            np.testing.assert_allclose(
-                got, ref[col].to_numpy(), atol=tol, err_msg=f"cycle {cyc} step {step} {col}"
+            want = ref[col].to_numpy()
+            # Where the signal is steep (the knee before the discharge cut-off) the same 1 s of timing
+            # freedom as the step durations is allowed: the change of the fresh curve within +-1 s.
+            fresh_col = new[col].to_numpy()
+            shift = np.maximum(
+                np.abs(np.interp(np.clip(t_in + 1.0, t_new[0], t_new[-1]), t_new, fresh_col) - got),
+                np.abs(np.interp(np.clip(t_in - 1.0, t_new[0], t_new[-1]), t_new, fresh_col) - got),
+            )
+            excess = np.abs(got - want) - (tol + shift)
+            assert (excess <= 0).all(), (
+                f"cycle {cyc} step {step} {col}: worst excess {excess.max():.3g} over tolerance at "
+                f"t = {t_ref[int(np.argmax(excess))]:.1f} s into the step"
             )

@@ -3,5 +3,33 @@
 from __future__ import annotations
 
 from voltlab.features.base import BaseFeaturizer
+from voltlab.features.cycling import (  # Severson et al. 2019 early-life features
+    CyclingSummaryFeaturizer,
+    DeltaQCurveFeaturizer,
+    DeltaQFeaturizer,
+    DischargeCapacityFeaturizer,
+    EarlyCycleData,
+    ICAPeakFeaturizer,
+    SeversonFeaturizer,
+    SummarySequences,
+    delta_q_statistics,
+    linear_fit,
+    severson_early_cycles,
+    summary_sequences,
+)
 
-__all__ = ["BaseFeaturizer"]
+__all__ = [
+    "BaseFeaturizer",
+    "CyclingSummaryFeaturizer",
+    "DeltaQCurveFeaturizer",
+    "DeltaQFeaturizer",
+    "DischargeCapacityFeaturizer",
+    "EarlyCycleData",
+    "ICAPeakFeaturizer",
+    "SeversonFeaturizer",
+    "SummarySequences",
+    "delta_q_statistics",
+    "linear_fit",
+    "severson_early_cycles",
+    "summary_sequences",
+]

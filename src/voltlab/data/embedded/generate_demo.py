@@ -306,6 +306,7 @@ def simulate_cell(
     cell: DemoCell,
     n_cycles: int = N_CYCLES,
     points_per_step: tuple[int, ...] | None = POINTS_PER_STEP,
+    period_second: float | None = None,
 ) -> pd.DataFrame:
     """Simulate ``cell`` for ``n_cycles`` cycles and return the downsampled canonical table.
 
@@ -320,6 +321,12 @@ def simulate_cell(
         Rows kept per step of a cycle (see :func:`downsample_indices`);
         ``None`` keeps every solver output point. Capacities and energies
         are integrated at full resolution either way.
+    period_second
+        Output interval of the solution, s (PyBaMM's experiment ``period``);
+        ``None`` (the default, used for the embedded files) reports the
+        solver's own adaptive time points, whose density depends on the
+        platform. A fixed period gives the same output times everywhere,
+        interpolated from the solver's dense output.
 
     Returns
     -------
@@ -344,7 +351,12 @@ def simulate_cell(
     pybamm = _import_pybamm()
     steps = protocol_steps(cell)
     model = getattr(pybamm.lithium_ion, MODEL_NAME)(dict(MODEL_OPTIONS))
-    experiment = pybamm.Experiment([tuple(steps)] * n_cycles)
+    if period_second is not None and not (np.isfinite(period_second) and period_second > 0):
+        raise ValueError(f"period_second must be a positive number of seconds, got {period_second!r}")
+    experiment = pybamm.Experiment(
+        [tuple(steps)] * n_cycles,
+        **({} if period_second is None else {"period": f"{period_second:g} seconds"}),
+    )
     sim = pybamm.Simulation(
         model,
         parameter_values=parameter_values(cell),

@@ -56,6 +56,7 @@ Extra columns kept (after the canonical ones): ``record_number``,
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from dataclasses import dataclass
@@ -424,8 +425,45 @@ def _extract_cells(rows: list[list[str]], cols: list[_Col], sep: str) -> dict[in
 # ---------------------------------------------------------------------------
 
 
+#: Whole columns of plain ``[  Nd ]h:mm:ss[.fff]`` lines, all with or all without the day.
+_PLAIN_DURATIONS_DAYS_RE = re.compile(r"(?: *[0-9]{1,9}d [0-9]{1,9}:[0-9]{1,2}:[0-9]{1,2}(?:\.[0-9]*)?\n)*\Z")
+_PLAIN_DURATIONS_RE = re.compile(r"(?:[0-9]{1,9}:[0-9]{1,2}:[0-9]{1,2}(?:\.[0-9]*)?\n)*\Z")
+
+
+def _plain_durations(s: pd.Series) -> np.ndarray | None:
+    """Seconds of a column of plain durations via the C CSV parser; None for any other column.
+
+    Same arithmetic and number parser as the general path of :func:`_durations_seconds`.
+    """
+    arr = s.to_numpy(dtype=object)
+    if arr.size == 0 or not all(isinstance(v, str) for v in arr):
+        return None
+    joined = "\n".join(arr) + "\n"
+    if _PLAIN_DURATIONS_RE.match(joined) is not None:
+        names = ["h", "m", "s"]
+    elif _PLAIN_DURATIONS_DAYS_RE.match(joined) is not None:
+        names = ["d", "h", "m", "s"]
+        joined = joined.replace("d ", ":")
+    else:
+        return None
+    parts = pd.read_csv(io.StringIO(joined), sep=":", header=None, names=names, engine="c",
+                        keep_default_na=False, skip_blank_lines=False, skipinitialspace=True)
+    if len(parts) != arr.size or any(parts[c].dtype.kind not in "iuf" for c in names):
+        return None
+    d = parts["d"].astype(np.float64) if "d" in parts else 0.0
+    return (
+        d * 86400.0
+        + parts["h"].astype(np.float64) * 3600.0
+        + parts["m"].astype(np.float64) * 60.0
+        + parts["s"].astype(np.float64)
+    ).to_numpy(dtype=np.float64)
+
+
 def _durations_seconds(s: pd.Series) -> np.ndarray:
     """``[d] hh:mm:ss[.fff]`` strings (``'  3d 18:47:16.95'``) to seconds; NaN if unparseable."""
+    fast = _plain_durations(s)
+    if fast is not None:
+        return fast
     parts = s.astype(str).str.extract(_DURATION_RE)
     d = pd.to_numeric(parts["d"], errors="coerce").fillna(0.0)
     h = pd.to_numeric(parts["h"], errors="coerce")
@@ -467,6 +505,8 @@ def _parse_datetime(
         n = int(pd.to_datetime(sample, format=fmt, errors="coerce").notna().sum())
         if n > best_n:
             best_fmt, best_n = fmt, n
+            if n == len(sample):  # every sample row parsed: no later format can do better
+                break
     if best_fmt is None:
         return pd.Series(pd.NaT, index=s.index), None
     return pd.to_datetime(clean, format=best_fmt, errors="coerce"), best_fmt
@@ -625,9 +665,24 @@ def _check_cycle(cycle: np.ndarray, path: Path, name: str) -> None:
 
 
 def _numeric(table: _Table, col: _Col | None, decimal_comma: bool) -> np.ndarray | None:
+    """``to_float`` of a column as float64; text that parses as it is skips the cleanup.
+
+    Without decimal commas, entries that pandas' number parser reads directly
+    (it accepts the blanks ``to_float`` strips) are taken as they are; the rest
+    (thousands commas, words, blanks) go through ``to_float`` once per
+    distinct value. The result is identical to ``to_float``.
+    """
     if col is None:
         return None
-    return to_float(table.column(col), decimal_comma=decimal_comma).to_numpy(dtype=np.float64)
+    series = table.column(col)
+    if decimal_comma:
+        return to_float(series, decimal_comma=True).to_numpy(dtype=np.float64)
+    out = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, copy=True)
+    bad = np.isnan(out)
+    if bad.any():
+        codes, uniques = pd.factorize(series.to_numpy(dtype=object)[bad], use_na_sentinel=False)
+        out[bad] = to_float(pd.Series(uniques, dtype=object)).to_numpy(dtype=np.float64)[codes]
+    return out
 
 
 def _test_time(

@@ -152,10 +152,42 @@ def _factor(role: str, column: str, path: Path) -> float:
     return table[unit]
 
 
+def _fast_float(series: pd.Series) -> np.ndarray:
+    """``to_float(series)`` as float64, without cleaning text that already parses.
+
+    Text is first parsed as it is (pandas' C number parser, which accepts the
+    surrounding blanks that ``to_float`` strips); only the entries that do not
+    parse (thousands commas, odd blanks, words) go through ``to_float``, once
+    per distinct value. The result is identical to ``to_float``.
+    """
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return series.to_numpy(dtype=np.float64, copy=True)
+    out = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, copy=True)
+    bad = np.isnan(out)
+    if bad.any():
+        codes, uniques = pd.factorize(series.to_numpy(dtype=object)[bad], use_na_sentinel=False)
+        cleaned = to_float(pd.Series(uniques, dtype=object)).to_numpy(dtype=np.float64)
+        out[bad] = cleaned[codes]
+    return out
+
+
 def _numeric(series: pd.Series) -> np.ndarray:
-    out = to_float(series).to_numpy(dtype=np.float64)
+    out = _fast_float(series)
     out[~np.isfinite(out)] = np.nan
     return out
+
+
+def _text_matches(series: pd.Series, pattern: str) -> np.ndarray:
+    """``series.astype(str).str.lower().str.contains(pattern)``, evaluated once per distinct value."""
+    codes, uniques = pd.factorize(series.astype(str), use_na_sentinel=False)
+    low = pd.Series(uniques, dtype=object).astype(str).str.lower()
+    return low.str.contains(pattern, regex=True).to_numpy(dtype=bool)[codes]
+
+
+def _stripped_text(series: pd.Series) -> np.ndarray:
+    """``series.astype(str).str.strip().to_numpy()``, evaluated once per distinct value."""
+    codes, uniques = pd.factorize(series.astype(str), use_na_sentinel=False)
+    return pd.Series(uniques, dtype=object).astype(str).str.strip().to_numpy(dtype=object)[codes]
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,6 +218,9 @@ def parse_duration(values: pd.Series) -> np.ndarray:
     """
     if pd.api.types.is_numeric_dtype(values.dtype):
         return values.to_numpy(dtype=np.float64)
+    fast = _plain_durations(values)
+    if fast is not None:
+        return fast
     s = values.astype(str).str.strip()
     parts = s.str.extract(_DURATION_RE)
     secs = parts["s"].str.replace(",", ".", regex=False)
@@ -197,6 +232,33 @@ def parse_duration(values: pd.Series) -> np.ndarray:
     ).to_numpy(dtype=np.float64)
     plain = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
     return np.where(np.isnan(dur), plain, dur)
+
+
+#: The whole column is ``h:mm:ss[.fff]`` lines (no blanks, day prefix or decimal comma).
+_PLAIN_DURATIONS_RE = re.compile(r"(?:[0-9]{1,9}:[0-9]{1,2}:[0-9]{1,2}(?:\.[0-9]*)?\n)*\Z")
+
+
+def _plain_durations(values: pd.Series) -> np.ndarray | None:
+    """Seconds of a column of plain ``h:mm:ss[.fff]`` texts via the C CSV parser; None otherwise.
+
+    Same arithmetic and number parser as the general path of :func:`parse_duration`.
+    """
+    arr = values.to_numpy(dtype=object)
+    if arr.size == 0 or not all(isinstance(v, str) for v in arr):
+        return None
+    joined = "\n".join(arr) + "\n"
+    if _PLAIN_DURATIONS_RE.match(joined) is None:
+        return None
+    parts = pd.read_csv(io.StringIO(joined), sep=":", header=None, names=["h", "m", "s"],
+                        engine="c", keep_default_na=False, skip_blank_lines=False)
+    if len(parts) != arr.size:
+        return None
+    return (
+        0.0
+        + parts["h"].astype(np.float64) * 3600.0
+        + parts["m"].astype(np.float64) * 60.0
+        + parts["s"].astype(np.float64)
+    ).to_numpy(dtype=np.float64)
 
 
 def _to_unix(values: pd.Series, timezone: str | None) -> np.ndarray:
@@ -255,9 +317,9 @@ def _direction(raw: pd.DataFrame, roles: dict[str, str], current: np.ndarray) ->
     from_current = current_direction(np.nan_to_num(current))
     if "step_type" not in roles:
         return from_current
-    low = raw[roles["step_type"]].astype(str).str.lower()
-    dchg = low.str.contains(r"dchg|discharge|dis_?chg", regex=True).to_numpy()
-    chg = (~dchg) & low.str.contains(r"chg|charge", regex=True).to_numpy()
+    types = raw[roles["step_type"]]
+    dchg = _text_matches(types, r"dchg|discharge|dis_?chg")
+    chg = (~dchg) & _text_matches(types, r"chg|charge")
     out = np.where(dchg, -1, np.where(chg, 1, 0)).astype(np.int8)
     return np.where(out == 0, from_current, out).astype(np.int8)
 
@@ -267,8 +329,7 @@ def _signed_current(raw: pd.DataFrame, roles: dict[str, str], current: np.ndarra
     """Negate discharge currents of unsigned exports (all discharge-step currents >= 0)."""
     if "step_type" not in roles:
         return current
-    low = raw[roles["step_type"]].astype(str).str.lower()
-    dchg = low.str.contains(r"dchg|discharge", regex=True).to_numpy()
+    dchg = _text_matches(raw[roles["step_type"]], r"dchg|discharge")
     i = current[dchg]
     if i.size and np.nanmax(np.abs(np.nan_to_num(i))) > 0 and not (np.nan_to_num(i) < 0).any():
         extra["current_sign"] = "unsigned export: discharge-step currents negated"
@@ -394,7 +455,7 @@ def _add_extras(df: pd.DataFrame, raw: pd.DataFrame, roles: dict[str, str]) -> N
     """Keep unused numeric vendor columns (snake_case) and the step type text."""
     used = set(roles.values()) - {roles.get("record", ""), roles.get("step_time", "")}
     if "step_type" in roles:
-        df["step_type"] = raw[roles["step_type"]].astype(str).str.strip().to_numpy()
+        df["step_type"] = _stripped_text(raw[roles["step_type"]])
     for col in raw.columns:
         if col in used or str(col).startswith("Unnamed"):
             continue
@@ -512,6 +573,34 @@ def _dedupe(names: list[str]) -> list[str]:
     return out
 
 
+#: Roles whose columns are read as text (durations, dates, step names).
+_TEXT_ROLES = ("step_type", "total_time", "step_time", "abs_time")
+
+
+def _read_typed(text: str, sep: str) -> pd.DataFrame:
+    """The record table, numeric columns typed by pandas' C parser, the others as text.
+
+    A column comes back numeric only when every field of it parses as a number
+    (same C number parser as ``pd.to_numeric``); columns with any other field
+    (blanks, thousands commas, words) stay text exactly as with ``dtype=str``,
+    and so do the text roles (durations, dates, step type) and columns the
+    parser would read as booleans.
+    """
+    opts: dict[str, Any] = {"sep": sep, "keep_default_na": False, "engine": "c"}
+    names = list(pd.read_csv(io.StringIO(text), nrows=0, **opts).columns)
+    clean = [str(c).strip().lstrip("\ufeff") for c in names]
+    roles = _find_roles(clean)
+    dtype: dict[Any, Any] = {names[clean.index(roles[r])]: str for r in _TEXT_ROLES if r in roles}
+    raw = pd.read_csv(io.StringIO(text), dtype=dtype, low_memory=False, **opts)
+    if not isinstance(raw.index, pd.RangeIndex):  # rows longer than the header: all text, as before
+        return pd.read_csv(io.StringIO(text), dtype=str, low_memory=False, **opts)
+    kinds = {c: raw[c].dtype.kind for c in raw.columns}
+    if any(k not in "fiuO" for k in kinds.values()):  # booleans ("True"): keep their text
+        dtype.update({c: str for c, k in kinds.items() if k not in "fiuO"})
+        raw = pd.read_csv(io.StringIO(text), dtype=dtype, low_memory=False, **opts)
+    return raw
+
+
 def _read_record_layer(text: str, path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     first = text.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")
     sep = _delimiter(first)
@@ -523,8 +612,7 @@ def _read_record_layer(text: str, path: Path) -> tuple[pd.DataFrame, dict[str, A
             path=path, row=0,
         )
     try:
-        raw = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
-                          engine="c", low_memory=False)
+        raw = _read_typed(text, sep)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as exc:
         raise DataFormatError(
             f"cannot parse the Neware CSV ({exc}); expected one header row then one row per record",
