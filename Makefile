@@ -14,7 +14,7 @@ export MPLBACKEND := Agg
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,sim,torch,dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,sim,torch,dev,opt,materials,scale]'
 	touch $(STAMP)
 
 env: $(STAMP)
@@ -41,6 +41,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[bench]'
 	$(PY) benchmarks/ingest.py
+	$(PY) benchmarks/matr.py
+	$(PY) benchmarks/nasa_soh.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis

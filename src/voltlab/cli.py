@@ -94,6 +94,8 @@ def ingest(
         DuplicatePolicy, typer.Option(help="What to do with files already in the store.")
     ] = DuplicatePolicy.skip,
     workers: Annotated[int, typer.Option(help="Files parsed in parallel processes (the store has one writer).")] = 1,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Dask scheduler address (tcp://host:port) to parse on; default $VOLTLAB_SCHEDULER.")] = None,
 ) -> None:
     """Read raw cycler files, validate them and add them to a store."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -113,7 +115,7 @@ def ingest(
     ) as bar:
         task = bar.add_task("", total=len(paths))
         report = st.ingest(
-            paths, format=format, on_duplicate=on_duplicate.value, workers=workers,
+            paths, format=format, on_duplicate=on_duplicate.value, workers=workers, scheduler=scheduler,
             progress=lambda name: bar.update(task, advance=1, description=name),
             **{k: v for k, v in overrides.items() if v is not None},
         )

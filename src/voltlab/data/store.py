@@ -534,6 +534,7 @@ class Store:
         on_duplicate: OnDuplicate = "error",
         progress: Callable[[str], None] | None = None,
         workers: int = 1,
+        scheduler: str | None = None,
         **read_options: Any,
     ) -> IngestReport:
         """Read raw cycler files and add each as a cell.
@@ -542,7 +543,11 @@ class Store:
         reason) and the rest continue; files already in the store (same
         content hash) are skipped with ``on_duplicate="skip"``. With
         ``workers > 1`` files are parsed in parallel processes while this
-        process remains the only writer.
+        process remains the only writer; with a Dask ``scheduler`` (or
+        ``$VOLTLAB_SCHEDULER``) the files are parsed on the cluster's workers
+        (they must see the same paths, e.g. a shared file system) and still
+        written here, one cell at a time, so no two writers ever touch the
+        store and a re-run task cannot add a cell twice.
 
         Parameters
         ----------
@@ -556,6 +561,8 @@ class Store:
             Called with each file name after it is processed.
         workers
             Parallel reader processes (1 = read in this process).
+        scheduler
+            Dask scheduler address (``tcp://host:port``) to parse on.
         **read_options
             Passed to the reader (metadata overrides, reader options).
         """
@@ -575,7 +582,7 @@ class Store:
             else:
                 todo.append(p)
         jobs = [(p, format, read_options) for p in todo]
-        for (p, _, _), data, error in parallel_map(_read_job, jobs, workers=workers):
+        for (p, _, _), data, error in parallel_map(_read_job, jobs, workers=workers, scheduler=scheduler):
             try:
                 if error is not None:
                     raise error

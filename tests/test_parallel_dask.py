@@ -1,0 +1,180 @@
+"""The Dask backend of voltlab.parallel on a real cluster: a `dask scheduler` and two `dask worker`
+processes on 127.0.0.1 (started here as subprocesses), a LocalCluster, a worker killed mid-sweep,
+and store ingest parsed on the workers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+distributed = pytest.importorskip("distributed")
+from voltlab.errors import VoltlabError  # noqa: E402
+from voltlab.parallel import SCHEDULER_ENV, parallel_map, resolve_scheduler  # noqa: E402
+
+DASK = str(Path(sys.executable).with_name("dask"))
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _workers_import_this_module(monkeypatch):
+    """Workers unpickle the task functions by reference (module ``tests.test_parallel_dask``): as on a
+    real cluster, they need the same code on their path."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _inverse(x: int) -> float:
+    return 1 / x
+
+
+def _slow_square(x: int) -> tuple[int, int]:
+    time.sleep(0.4)
+    return x * x, os.getpid()
+
+
+def _wait_for(path: Path, what: str, timeout: float = 60.0) -> None:
+    t0 = time.monotonic()
+    while not path.exists():
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError(f"{what} did not start within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """Scheduler + 2 single-threaded workers (no nanny: a SIGKILL really kills the worker)."""
+    root = tmp_path_factory.mktemp("dask")
+    sched_file = root / "scheduler.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    env.pop(SCHEDULER_ENV, None)
+    procs = [subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                               "--scheduler-file", str(sched_file)], env=env, cwd=root,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        _wait_for(sched_file, "dask scheduler")
+        time.sleep(0.3)
+        address = json.loads(sched_file.read_text())["address"]
+        workers = []
+        for k in range(2):
+            workers.append(subprocess.Popen(
+                [DASK, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard", "--name", f"w{k}",
+                 "--local-directory", str(root / f"w{k}")], env=env, cwd=root,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs += workers
+        with distributed.Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+            names = {addr: w["name"] for addr, w in client.scheduler_info()["workers"].items()}
+            pids = {names[addr]: pid for addr, pid in client.run(os.getpid).items()}
+        yield {"address": address, "workers": workers, "pids": pids}
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_resolve_scheduler(monkeypatch):
+    monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+    assert resolve_scheduler() is None
+    monkeypatch.setenv(SCHEDULER_ENV, "tcp://10.1.2.3:8786")
+    assert resolve_scheduler() == "tcp://10.1.2.3:8786"
+    assert resolve_scheduler("tcp://127.0.0.1:1") == "tcp://127.0.0.1:1"  # the argument wins
+    with pytest.raises(VoltlabError, match="must be a Dask scheduler address like 'tcp://host:8786'"):
+        resolve_scheduler("localhost:8786")
+    with pytest.raises(VoltlabError, match="unknown Dask protocol 'http'"):
+        resolve_scheduler("http://host:8786")
+
+
+def test_unreachable_scheduler_is_a_clear_error():
+    with pytest.raises(VoltlabError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
+        list(parallel_map(_square, [1, 2], scheduler="tcp://127.0.0.1:9"))
+
+
+def test_cluster_results_equal_the_local_run(cluster):
+    items = list(range(-5, 12))
+    local = {i: r for i, r, _ in parallel_map(_square, items, backend="serial")}
+    remote = {}
+    for item, res, err in parallel_map(_square, items, scheduler=cluster["address"]):
+        assert err is None and item not in remote
+        remote[item] = res
+    assert remote == local
+
+
+def test_errors_come_back_per_item(cluster, monkeypatch):
+    monkeypatch.setenv(SCHEDULER_ENV, cluster["address"])  # the environment alone moves work to the cluster
+    out = {i: (r, e) for i, r, e in parallel_map(_inverse, [1, 0, 4], retries=0)}
+    assert out[1][0] == 1.0 and out[4][0] == 0.25
+    assert out[0][0] is None and isinstance(out[0][1], ZeroDivisionError)
+
+
+def test_every_task_once_when_a_worker_is_killed_mid_sweep(cluster):
+    """SIGKILL one of the two workers after the first results: every item still comes back exactly once."""
+    items = list(range(24))
+    seen: dict[int, int] = {}
+    pids = set()
+    killed = False
+    victim = cluster["workers"][0]
+    for item, res, err in parallel_map(_slow_square, items, scheduler=cluster["address"]):
+        assert err is None, err
+        assert item not in seen
+        seen[item], pid = res
+        pids.add(pid)
+        if not killed and len(seen) >= 3:
+            os.kill(cluster["pids"]["w0"], signal.SIGKILL)
+            killed = True
+    assert killed and victim.wait(timeout=10) == -signal.SIGKILL
+    assert seen == {i: i * i for i in items}
+    assert cluster["pids"]["w1"] in pids
+
+
+def test_local_cluster_backend():
+    out = sorted(r for _, r, _ in parallel_map(_square, [1, 2, 3, 4], backend="dask", workers=2))
+    assert out == [1, 4, 9, 16]
+
+
+def test_store_ingest_parses_on_the_workers(tmp_path, tiny_cycles):
+    """Ingest through a LocalCluster gives the same store as a local ingest; re-ingest adds nothing."""
+    from voltlab.data import CellMetadata, CyclingData, Store
+    from voltlab.data.readers.bdf import write_bdf
+    from voltlab.data.validation import finalize_timeseries
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    paths = []
+    for k in range(3):
+        df = tiny_cycles.copy()
+        df["current_ampere"] *= 1 + 0.1 * k
+        df["charging_capacity_ah"] *= 1 + 0.1 * k
+        df["discharging_capacity_ah"] *= 1 + 0.1 * k
+        p = raw / f"cell{k}.csv"
+        write_bdf(CyclingData(finalize_timeseries(df), CellMetadata(f"cell{k}")), p)
+        paths.append(p)
+    local = Store(tmp_path / "local")
+    assert local.ingest(paths).ok
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as lc:
+        remote = Store(tmp_path / "remote")
+        report = remote.ingest(paths, scheduler=lc.scheduler_address)
+        assert report.ok and sorted(report.added) == ["cell0", "cell1", "cell2"]
+        again = remote.ingest(paths, scheduler=lc.scheduler_address, on_duplicate="skip")
+        assert not again.added and len(again.skipped) == 3
+    assert remote.cell_ids() == local.cell_ids()
+    for c in local.cell_ids():
+        pd_local, pd_remote = local.summary(c), remote.summary(c)
+        assert pd_remote.equals(pd_local)
