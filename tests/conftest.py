@@ -91,6 +91,13 @@ def check_reader_robust(read, raw: bytes, path: Path) -> None:
     assert isinstance(out, CyclingData)
 
 
+@pytest.fixture(scope="session")
+def shared_file():
+    """The :func:`shared_path` helper, as a fixture (tests cannot import conftest; module-scoped
+    fixtures can use this one)."""
+    return shared_path
+
+
 @pytest.fixture
 def reader_robust():
     """The :func:`check_reader_robust` helper, as a fixture (tests cannot import conftest)."""

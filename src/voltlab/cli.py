@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from voltlab.commands.campaign import campaign_app
 from voltlab.commands.lifetime import lifetime_app
 from voltlab.errors import VoltlabError
 
@@ -28,6 +29,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(lifetime_app, name="lifetime")
+app.add_typer(campaign_app, name="campaign")
 console = Console()
 err_console = Console(stderr=True)
 

@@ -30,7 +30,9 @@ __all__ = [
     "DuplicateDataError",
     "MissingFileError",
     "NotFittedError",
+    "OptimizationError",
     "SchemaError",
+    "SimulationError",
     "StoreError",
     "UnitError",
     "UnknownFormatError",
@@ -135,3 +137,11 @@ class DuplicateDataError(StoreError):
 
 class NotFittedError(VoltlabError, AttributeError):
     """An estimator was used before ``fit``: call fit first."""
+
+
+class OptimizationError(VoltlabError, ValueError):
+    """A search space, objective or campaign request is invalid (names the parameter and the fix)."""
+
+
+class SimulationError(VoltlabError, RuntimeError):
+    """A PyBaMM simulation failed or its experiment is infeasible (names the cycle and step)."""

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from voltlab.features.base import BaseFeaturizer
+from voltlab.features.composition import (  # Magpie, stoichiometry and battery composition features
+    MagpieFeaturizer,
+    composition_amounts,
+    parse_composition,
+)
 from voltlab.features.cycling import (  # Severson et al. 2019 early-life features
     CyclingSummaryFeaturizer,
     DeltaQCurveFeaturizer,
@@ -26,10 +31,13 @@ __all__ = [
     "DischargeCapacityFeaturizer",
     "EarlyCycleData",
     "ICAPeakFeaturizer",
+    "MagpieFeaturizer",
     "SeversonFeaturizer",
     "SummarySequences",
+    "composition_amounts",
     "delta_q_statistics",
     "linear_fit",
+    "parse_composition",
     "severson_early_cycles",
     "summary_sequences",
 ]

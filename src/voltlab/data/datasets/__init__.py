@@ -1,4 +1,4 @@
-"""Loaders for public battery data sets (NASA PCoE, Severson et al.) and per-cycle tables.
+"""Loaders for public battery data sets (NASA PCoE, Severson et al., OBELiX, MP electrodes, doped NCM).
 
 The data are not shipped with voltlab: each loader takes the path of the
 files as published (or the common CSV conversions) and raises a
@@ -8,6 +8,11 @@ a path does not exist.
 
 from __future__ import annotations
 
+from voltlab.data.datasets.materials import (
+    load_doped_ncm,
+    load_mp_insertion_electrodes,
+    load_obelix,
+)
 from voltlab.data.datasets.nasa import (
     NasaPcoeMat,
     load_nasa_pcoe,
@@ -27,9 +32,12 @@ __all__ = [
     "NasaPcoeMat",
     "SeversonBatch",
     "SeversonDataset",
+    "load_doped_ncm",
+    "load_mp_insertion_electrodes",
     "load_nasa_pcoe",
     "load_nasa_pcoe_mat",
     "load_nasa_pcoe_summary",
+    "load_obelix",
     "load_per_cycle_table",
     "load_severson_batch1_summary",
     "load_severson_batch_mat",

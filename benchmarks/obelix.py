@@ -1,0 +1,178 @@
+#!/usr/bin/env python
+"""OBELiX ionic-conductivity baselines on voltlab's composition features (official split, 5 seeds).
+
+Run from the repository root::
+
+    nice -n 5 .venv/bin/python benchmarks/obelix.py          # ~1-2 min on 2 cores
+
+Protocol
+--------
+* Data: :func:`voltlab.data.datasets.load_obelix` on ../shared/data/obelix_solid_electrolyte_conductivity,
+  the authors' split (478 train / 121 test). Target: log10 of the room-temperature total ionic
+  conductivity in S/cm. The 37 censored entries (``<1E-10``, ``<1E-8``) are used **at their bound**
+  (log10 = -10 or -8) in train and test; this reproduces the reference dummy MAE (1.95). The MAE on
+  the uncensored test rows only is reported as well.
+* Features: ``MagpieFeaturizer`` (132 Magpie + 6 stoichiometry + 5 battery features) of the
+  ``Reduced Composition``; one formula pymatgen cannot parse
+  (``Li3(Mo8S8O8(OH)8(HWO5(H2O)))*(H2O)18``) gets NaN features (median-imputed for the random
+  forest, native missing-value handling in the boosted trees). "Element fractions" (atomic
+  fraction of each of the 118 elements) are run with the random forest too, to check against the
+  reference RF on element fractions.
+* Models (no tuning on the test set; fixed, common settings): the mean of the training targets
+  (dummy); ``RandomForestRegressor(500 trees, max_features=1/3)``; ``LGBMRegressor(500 trees,
+  learning_rate 0.03, 15 leaves, min_child_samples 5, subsample 0.8, colsample 0.5)``;
+  ``XGBRegressor(500 trees, learning_rate 0.03, depth 5, subsample 0.8, colsample 0.5)``.
+  Each trained with seeds 0-4; test MAE reported as mean ± std (ddof=1) over the seeds.
+* References (OBELiX paper, Therrien et al. 2025, same split): dummy ≈ 1.95, RF on element
+  fractions ≈ 1.36, best reported ≈ 1.05.
+* Results: ``benchmarks/results/obelix.md`` and ``obelix.json`` (flat keys, units in the names).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("VOLTLAB_SHARED_DATA", REPO.parent / "shared" / "data"))
+SEEDS = (0, 1, 2, 3, 4)
+REFERENCES = {"dummy": 1.95, "rf_element_fractions": 1.36, "best_reported": 1.05}
+
+
+def _models(seed: int) -> dict[str, object]:
+    from lightgbm import LGBMRegressor
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from xgboost import XGBRegressor
+
+    return {
+        "rf_magpie": make_pipeline(SimpleImputer(strategy="median"),
+                                   RandomForestRegressor(500, max_features=1 / 3, random_state=seed, n_jobs=1)),
+        "lightgbm_magpie": LGBMRegressor(n_estimators=500, learning_rate=0.03, num_leaves=15, min_child_samples=5,
+                                         subsample=0.8, subsample_freq=1, colsample_bytree=0.5,
+                                         random_state=seed, n_jobs=1, verbose=-1),
+        "xgboost_magpie": XGBRegressor(n_estimators=500, learning_rate=0.03, max_depth=5, subsample=0.8,
+                                       colsample_bytree=0.5, random_state=seed, n_jobs=1),
+        "rf_element_fractions": make_pipeline(SimpleImputer(strategy="median"),
+                                              RandomForestRegressor(500, max_features=1 / 3, random_state=seed,
+                                                                    n_jobs=1)),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(REPO / "src"))
+    from voltlab.data.datasets import load_obelix
+    from voltlab.features import MagpieFeaturizer, composition_amounts
+
+    t_start = time.perf_counter()
+    df = load_obelix(SHARED / "obelix_solid_electrolyte_conductivity")
+    y = df["log10_ionic_conductivity_s_per_cm"].fillna(df["log10_ionic_conductivity_upper_bound_s_per_cm"])
+    y = y.to_numpy(dtype=np.float64)
+    train = (df["split"] == "train").to_numpy()
+    test = ~train
+    uncensored_test = ~df["is_upper_bound"].to_numpy()[test]
+    feats = MagpieFeaturizer().featurize_many(df["composition"], ignore_errors=True)
+    amounts, _ = composition_amounts(df["composition"], ignore_errors=True)
+    fractions = amounts / amounts.sum(axis=1, keepdims=True)
+    X = {"magpie": feats.to_numpy(), "element_fractions": fractions}
+
+    maes: dict[str, list[float]] = {}
+    maes_unc: dict[str, list[float]] = {}
+    dummy = np.full(test.sum(), y[train].mean())
+    maes["dummy"] = [float(np.mean(np.abs(y[test] - dummy)))] * len(SEEDS)
+    maes_unc["dummy"] = [float(np.mean(np.abs(y[test] - dummy)[uncensored_test]))] * len(SEEDS)
+    for seed in SEEDS:
+        for name, model in _models(seed).items():
+            x = X["element_fractions" if name.endswith("element_fractions") else "magpie"]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                model.fit(x[train], y[train])
+                pred = model.predict(x[test])
+            err = np.abs(y[test] - pred)
+            maes.setdefault(name, []).append(float(err.mean()))
+            maes_unc.setdefault(name, []).append(float(err[uncensored_test].mean()))
+
+    res: dict[str, object] = {
+        "n_train": int(train.sum()),
+        "n_test": int(test.sum()),
+        "n_test_censored": int((~uncensored_test).sum()),
+        "n_features_magpie": int(X["magpie"].shape[1]),
+        "n_formulas_unparseable": len(feats.attrs["errors"]),
+        "seeds": len(SEEDS),
+        "runtime_seconds": time.perf_counter() - t_start,
+        "python_version": platform.python_version(),
+    }
+    for name in maes:
+        res[f"{name}_test_mae_log10_s_per_cm_mean"] = float(np.mean(maes[name]))
+        res[f"{name}_test_mae_log10_s_per_cm_std"] = float(np.std(maes[name], ddof=1))
+        res[f"{name}_test_mae_uncensored_log10_s_per_cm_mean"] = float(np.mean(maes_unc[name]))
+    for k, v in REFERENCES.items():
+        res[f"reference_{k}_test_mae_log10_s_per_cm"] = v
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "obelix.json").write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
+    (args.out / "obelix.md").write_text(_markdown(res, maes, maes_unc))
+    print(pd.DataFrame({"mean": {k: np.mean(v) for k, v in maes.items()},
+                        "std": {k: np.std(v, ddof=1) for k, v in maes.items()}}).round(3))
+    return 0
+
+
+def _markdown(res: dict, maes: dict[str, list[float]], maes_unc: dict[str, list[float]]) -> str:
+    from importlib.metadata import version
+
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    labels = {
+        "dummy": "dummy (mean of train targets)",
+        "rf_magpie": "random forest, voltlab Magpie features",
+        "lightgbm_magpie": "LightGBM, voltlab Magpie features",
+        "xgboost_magpie": "XGBoost, voltlab Magpie features",
+        "rf_element_fractions": "random forest, element fractions",
+    }
+    ref = {"dummy": "≈ 1.95", "rf_element_fractions": "≈ 1.36"}
+    rows = "\n".join(
+        f"| {labels[k]} | **{np.mean(v):.3f} ± {np.std(v, ddof=1):.3f}** | {np.mean(maes_unc[k]):.3f} | "
+        f"{ref.get(k, '')} |" for k, v in maes.items()
+    )
+    pkgs = ", ".join(f"{p} {version(p)}" for p in ("scikit-learn", "lightgbm", "xgboost-cpu", "numpy", "pymatgen"))
+    return f"""# OBELiX ionic-conductivity baselines (voltlab composition features)
+
+Generated by `benchmarks/obelix.py` on {now} in {res["runtime_seconds"]:.0f} s. Machine-readable: `obelix.json`.
+Python {res["python_version"]}; {pkgs}; {os.cpu_count()} CPUs (shared machine, 1 thread per model).
+
+## Protocol
+
+- OBELiX official split: {res["n_train"]} train / {res["n_test"]} test materials; target log10(σ / (S/cm)),
+  room-temperature total ionic conductivity.
+- Censored entries (`<1E-10`, `<1E-8`; {res["n_test_censored"]} in the test set) are used at their bound, in train and
+  test (this reproduces the reference dummy MAE of 1.95). The column "uncensored test" gives the MAE over the other
+  {res["n_test"] - res["n_test_censored"]} test rows of the same models.
+- Features: `MagpieFeaturizer` ({res["n_features_magpie"]} features) of the reduced composition;
+  {res["n_formulas_unparseable"]} formula pymatgen cannot parse gets NaN features. Element fractions: 118 atomic fractions.
+- Fixed hyper-parameters (see the script), no tuning, 5 seeds (0-4); mean ± std (ddof = 1) over the seeds.
+  The dummy is deterministic (std 0).
+
+## Test MAE, log10(S/cm)
+
+| model | test MAE (mean ± std, 5 seeds) | uncensored test MAE | reference (OBELiX paper) |
+|---|---:|---:|---:|
+{rows}
+
+Best reported in the OBELiX paper: ≈ 1.05. The models here use the composition only (no structure).
+"""
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

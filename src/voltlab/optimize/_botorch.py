@@ -1,0 +1,422 @@
+"""Gaussian-process proposals with BoTorch (imported lazily: torch is heavy).
+
+Each outcome gets a BoTorch ``SingleTaskGP`` on the unit-box encoding: a constant
+mean, an RBF kernel with one lengthscale per input column (ARD, BoTorch's
+dimension-scaled log-normal prior) and homoscedastic Gaussian noise; each
+outcome is standardised (``Standardize``) and gets its own hyperparameters.
+Hyperparameters are fitted by maximising the exact marginal likelihood.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from voltlab.errors import DependencyError
+from voltlab.optimize.objectives import Objective, OutcomeConstraint
+from voltlab.optimize.pareto import reference_point
+from voltlab.optimize.space import SearchSpace
+
+__all__ = ["propose_gp"]
+
+Finalize = Callable[[np.ndarray], np.ndarray]
+Fidelity = tuple[int, float, float, float]  # unit-box column, target value, cost weight, fixed cost
+RawSampler = Callable[[int, int], np.ndarray]
+
+
+def _import_torch() -> Any:
+    try:
+        import botorch  # noqa: F401
+        import torch
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise DependencyError(
+            "the GP surrogate needs BoTorch; install the 'opt' extra: pip install -c constraints.txt -e '.[opt]'"
+        ) from exc
+    return torch
+
+
+def _members(model: Any) -> list[Any]:
+    return list(model.models) if hasattr(model, "models") else [model]
+
+
+def _outcome_stds(model: Any) -> Any:
+    import torch
+
+    return torch.cat([m.outcome_transform.stdvs.detach().reshape(-1) for m in _members(model)])
+
+
+def _lengthscales(kernel: Any) -> list[float]:
+    for mod in kernel.modules():  # the first kernel with lengthscales (e.g. inside a ScaleKernel)
+        ls = getattr(mod, "lengthscale", None)
+        if ls is not None:
+            return [float(v) for v in ls.detach().reshape(-1)]
+    return []
+
+
+def _hyperparameters(model: Any, names: Sequence[str]) -> dict[str, Any]:
+    out = {}
+    for n, m in zip(names, _members(model), strict=True):
+        noise = float(m.likelihood.noise.detach().reshape(-1)[0])
+        std = float(m.outcome_transform.stdvs.detach().reshape(-1)[0])
+        out[n] = {
+            "kernel": type(m.covar_module).__name__,
+            "lengthscales_unit": _lengthscales(m.covar_module),
+            "noise_variance_standardised": noise,
+            "noise_variance": noise * std**2,
+            "outcome_std": std,
+            "mean_constant_standardised": float(m.mean_module.constant.detach().reshape(-1)[0]),
+        }
+    return out
+
+
+def _posterior_summary(model: Any, U: Any, names: Sequence[str]) -> list[dict[str, dict[str, float]]]:
+    post = model.posterior(U)
+    mean = post.mean.detach().numpy()
+    std = post.variance.detach().clamp_min(0).sqrt().numpy()
+    return [
+        {n: {"mean": float(mean[i, j]), "std": float(std[i, j])} for j, n in enumerate(names)} for i in range(len(U))
+    ]
+
+
+def propose_gp(
+    space: SearchSpace,
+    objectives: Sequence[Objective],
+    constraints: Sequence[OutcomeConstraint],
+    X_train: np.ndarray,
+    Y_train: np.ndarray,
+    X_pending: np.ndarray,
+    n: int,
+    *,
+    mode: str,
+    seed: int,
+    finalize: Finalize,
+    raw_sampler: RawSampler,
+    num_restarts: int,
+    raw_samples: int,
+    mc_samples: int,
+    ref_point: Sequence[float] | None,
+    fidelity: Fidelity | None = None,
+    num_fantasies: int = 16,
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Fit the GP and propose ``n`` points in the unit box.
+
+    Parameters
+    ----------
+    X_train
+        Shape ``(n_obs, dim)``, unit-box encodings of complete observations.
+    Y_train
+        Shape ``(n_obs, n_objectives + n_constraints)``, raw outcomes (their units).
+    X_pending
+        Shape ``(n_pending, dim)``: pending (and failed) points the batch must avoid.
+    mode
+        ``"optimize"`` (qLogNEI / qLogNEHVI) or ``"explore"`` (maximum posterior std).
+    finalize
+        Maps raw candidates to feasible, decoded-and-re-encoded ones (same shape).
+    raw_sampler
+        ``raw_sampler(m, seed)`` returns ``m`` feasible unit-box points, shape ``(m, dim)``:
+        the raw samples from which the ``num_restarts`` starting batches are
+        picked (BoTorch's ``initialize_q_batch``). Feasible starts are what SLSQP
+        needs with equality constraints, and rejection-sampled Sobol points are
+        far cheaper than BoTorch's hit-and-run polytope sampler.
+    fidelity
+        Multi-fidelity: ``(column, target, weight, fixed_cost)`` of the fidelity column in
+        the unit box. The model becomes ``SingleTaskMultiFidelityGP`` and the acquisition
+        ``qMultiFidelityKnowledgeGradient`` with cost ``fixed_cost + weight * u``.
+    num_fantasies
+        Fantasies of the knowledge gradient.
+
+    Returns
+    -------
+    U, states
+        Feasible unit-box candidates ``(n, dim)`` and one model-state dict per candidate.
+    """
+    _import_torch()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        U, states = _propose(space, objectives, constraints, X_train, Y_train, X_pending, n, mode=mode, seed=seed,
+                             finalize=finalize, raw_sampler=raw_sampler, num_restarts=num_restarts,
+                             raw_samples=raw_samples, mc_samples=mc_samples, ref_point=ref_point,
+                             fidelity=fidelity, num_fantasies=num_fantasies)
+    from botorch.exceptions.warnings import BotorchWarning
+
+    # Optimiser trouble (e.g. SLSQP "ABNORMAL" exits, fit retries) is recorded with the suggestion it affected;
+    # anything else is passed on.
+    notes: list[str] = []
+    for w in caught:
+        if issubclass(w.category, RuntimeWarning | BotorchWarning):
+            text = f"{w.category.__name__}: {str(w.message).splitlines()[0][:200]}"
+            if text not in notes:
+                notes.append(text)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    for s in states:
+        s["warnings"] = notes
+    return U, states
+
+
+def _propose(
+    space: SearchSpace,
+    objectives: Sequence[Objective],
+    constraints: Sequence[OutcomeConstraint],
+    X_train: np.ndarray,
+    Y_train: np.ndarray,
+    X_pending: np.ndarray,
+    n: int,
+    *,
+    mode: str,
+    seed: int,
+    finalize: Finalize,
+    raw_sampler: RawSampler,
+    num_restarts: int,
+    raw_samples: int,
+    mc_samples: int,
+    ref_point: Sequence[float] | None,
+    fidelity: Fidelity | None,
+    num_fantasies: int,
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    torch = _import_torch()
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.models import ModelListGP, SingleTaskGP
+    from botorch.models.transforms.outcome import Standardize
+    from botorch.optim import optimize_acqf
+    from botorch.sampling import SobolQMCNormalSampler
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    names = [o.name for o in objectives] + [c.name for c in constraints]
+    k = len(objectives)
+    tkw: dict[str, Any] = {"dtype": torch.float64}
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        X = torch.tensor(X_train, **tkw)
+        Y = torch.tensor(Y_train, **tkw)
+        if fidelity is not None:
+            from botorch.models import SingleTaskMultiFidelityGP
+
+            members = [SingleTaskMultiFidelityGP(X, Y, data_fidelities=[fidelity[0]], outcome_transform=Standardize(m=1))]
+        else:
+            # One GP per outcome, fitted separately (faster than one batched multi-output fit).
+            members = [SingleTaskGP(X, Y[:, j : j + 1], outcome_transform=Standardize(m=1))
+                       for j in range(Y.shape[-1])]
+        for m in members:
+            fit_gpytorch_mll(ExactMarginalLogLikelihood(m.likelihood, m))
+        model = members[0] if len(members) == 1 else ModelListGP(*members)
+        model.eval()
+        Xp = torch.tensor(X_pending, **tkw) if len(X_pending) else None
+        eq, ineq = space.unit_constraints()
+        opt_kw: dict[str, Any] = {
+            "bounds": torch.stack([torch.zeros(space.dim, **tkw), torch.ones(space.dim, **tkw)]),
+            "num_restarts": num_restarts,
+            "options": {"batch_limit": num_restarts, "maxiter": 100, "seed": seed},
+            "equality_constraints": [
+                (torch.tensor(c, dtype=torch.long), torch.tensor(a, **tkw), float(b)) for c, a, b in eq
+            ] or None,
+            "inequality_constraints": [
+                (torch.tensor(c, dtype=torch.long), torch.tensor(a, **tkw), float(b)) for c, a, b in ineq
+            ] or None,
+        }
+        state: dict[str, Any] = {
+            "surrogate": "gp",
+            "model": "SingleTaskGP per outcome (ARD RBF, Standardize)" if fidelity is None else
+                     "SingleTaskMultiFidelityGP (Matern-5/2 ARD x linear-truncated fidelity kernel, Standardize)",
+            "n_train": len(X_train),
+            "n_pending": len(X_pending),
+            "seed": seed,
+            "hyperparameters": _hyperparameters(model, names),
+        }
+        if fidelity is not None:
+            U, acq_values, extra = _mfkg(model, objectives[0], n, Xp, fidelity, num_fantasies, seed, finalize,
+                                         optimize_acqf, opt_kw, torch,
+                                         lambda q, s: _starts(raw_sampler, q, raw_samples, num_restarts, s, torch))
+            state.update(extra)
+        elif mode == "explore":
+            U, acq_values = _explore(model, k, n, Xp, finalize, optimize_acqf, opt_kw, torch,
+                                     lambda q, s: _starts(raw_sampler, q, raw_samples, num_restarts, s, torch))
+            state["acquisition"] = "max-std"
+        else:
+            sampler = SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed)
+            cons: list[Any] | None = [_slack_fn(c, k + i) for i, c in enumerate(constraints)] or None
+            acq: Any
+            if k == 1:
+                from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+                from botorch.acquisition.objective import GenericMCObjective
+
+                obj = objectives[0]
+                acq = qLogNoisyExpectedImprovement(
+                    model, X, sampler=sampler, objective=GenericMCObjective(_utility_fn(obj)),
+                    constraints=cons, X_pending=Xp, prune_baseline=True,
+                )
+                state["acquisition"] = "qLogNEI"
+            else:
+                from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
+                from botorch.acquisition.multi_objective.objective import GenericMCMultiOutputObjective
+
+                util = np.column_stack([o.utility(Y_train[:, i]) for i, o in enumerate(objectives)])
+                feas = np.ones(len(Y_train), dtype=bool)
+                for i, c in enumerate(constraints):
+                    feas &= c.slack(Y_train[:, k + i]) <= 0
+                ref = list(ref_point) if ref_point is not None else reference_point(util[feas] if feas.any() else util)
+                state["ref_point_utility"] = ref
+                state["ref_point_rule"] = "given" if ref_point is not None else "nadir - 0.1*range of observed utilities"
+                acq = qLogNoisyExpectedHypervolumeImprovement(
+                    model, ref_point=ref, X_baseline=X, sampler=sampler,
+                    objective=GenericMCMultiOutputObjective(_utilities_fn(objectives, torch)),
+                    constraints=cons, X_pending=Xp, prune_baseline=True,
+                )
+                state["acquisition"] = "qLogNEHVI"
+            ics = _starts(raw_sampler, n, raw_samples, num_restarts, seed, torch)
+            cand, value = optimize_acqf(acq, q=n, batch_initial_conditions=ics(acq), **opt_kw)
+            U = finalize(cand.detach().numpy())
+            with torch.no_grad():
+                joint = float(acq(torch.tensor(U, **tkw).unsqueeze(0)).item())
+            acq_values = [float(value.item()) if value is not None else float("nan")] * n
+            state["acquisition_value_joint_projected"] = joint
+        with torch.no_grad():
+            post = _posterior_summary(model, torch.tensor(U, **tkw), names)
+    states = [
+        {**state, "acquisition_value": acq_values[i], "posterior": post[i], "batch_index": i} for i in range(n)
+    ]
+    return U, states
+
+
+def _slack_fn(c: OutcomeConstraint, j: int) -> Callable[[Any], Any]:
+    def slack(Z: Any) -> Any:
+        return c.slack(Z[..., j])
+
+    return slack
+
+
+def _utility_fn(obj: Objective) -> Callable[..., Any]:
+    def utility(Z: Any, X: Any = None) -> Any:
+        return obj.utility(Z[..., 0])
+
+    return utility
+
+
+def _utilities_fn(objectives: Sequence[Objective], torch: Any) -> Callable[..., Any]:
+    def utilities(Z: Any, X: Any = None) -> Any:
+        return torch.stack([o.utility(Z[..., i]) for i, o in enumerate(objectives)], dim=-1)
+
+    return utilities
+
+
+def _starts(raw_sampler: RawSampler, q: int, raw_samples: int, num_restarts: int, seed: int,
+            torch: Any) -> Callable[[Any], Any]:
+    """Starting batches for ``optimize_acqf``: ``raw_samples`` feasible q-batches, best ``num_restarts`` kept."""
+    from botorch.optim.initializers import initialize_q_batch
+
+    raw = torch.tensor(raw_sampler(raw_samples * q, seed), dtype=torch.float64).reshape(raw_samples, q, -1)
+
+    def pick(acq: Any) -> Any:
+        with torch.no_grad():
+            vals = torch.cat([acq(raw[i : i + 64]) for i in range(0, raw_samples, 64)])
+        return initialize_q_batch(raw, vals, n=min(num_restarts, raw_samples))[0]
+
+    return pick
+
+
+def _mfkg(model: Any, obj: Objective, n: int, Xp: Any, fidelity: Fidelity, num_fantasies: int, seed: int,
+          finalize: Finalize, optimize_acqf: Any, opt_kw: dict[str, Any], torch: Any,
+          starts: Callable[[int, int], Callable[[Any], Any]]) -> tuple[np.ndarray, list[float], dict[str, Any]]:
+    """Cost-aware multi-fidelity knowledge gradient (one-shot), valued at the target fidelity.
+
+    ``current_value`` is the maximum of the posterior mean of the utility at the target
+    fidelity (found with the same constraints); its maximiser is recorded as the
+    campaign's current recommendation.
+    """
+    from botorch.acquisition import PosteriorMean, qMultiFidelityKnowledgeGradient
+    from botorch.acquisition.cost_aware import InverseCostWeightedUtility
+    from botorch.acquisition.objective import ScalarizedPosteriorTransform
+    from botorch.acquisition.utils import project_to_target_fidelity
+    from botorch.models.cost import AffineFidelityCostModel
+
+    col, target, weight, fixed_cost = fidelity
+    dim = int(opt_kw["bounds"].shape[-1])
+    sign = -1.0 if obj.direction == "minimize" else 1.0
+    if obj.direction == "target":
+        raise ValueError("multi-fidelity supports maximize/minimize objectives")  # checked by Campaign.create
+    transform = ScalarizedPosteriorTransform(weights=torch.tensor([sign], dtype=torch.float64))
+
+    def project(X: Any) -> Any:
+        return project_to_target_fidelity(X, target_fidelities={col: target}, d=dim)
+
+    pm = PosteriorMean(model, posterior_transform=transform)
+    fixed = {col: target}
+
+    # current_value: the best posterior mean at the target fidelity over the feasible raw samples, refined
+    # from the best few by a short constrained local search with the fidelity held at its target.
+    ic_pm = starts(1, seed + 7919)(lambda X: pm(project(X)))
+    ic_pm[..., col] = target
+    pm_kw = {**opt_kw, "options": {**opt_kw["options"], "maxiter": 25}}
+    best_x, current = optimize_acqf(pm, q=1, fixed_features=fixed, batch_initial_conditions=ic_pm, **pm_kw)
+    cost_model = AffineFidelityCostModel(fidelity_weights={col: weight}, fixed_cost=fixed_cost)
+    acq = qMultiFidelityKnowledgeGradient(
+        model, num_fantasies=num_fantasies, current_value=current.detach(), posterior_transform=transform,
+        cost_aware_utility=InverseCostWeightedUtility(cost_model=cost_model), project=project, X_pending=Xp,
+    )
+    q_aug = acq.get_augmented_q_batch_size(n)
+    ics = starts(q_aug, seed)(acq)
+    # Each KG evaluation solves fantasy problems: cap the optimiser's iterations.
+    kg_kw = {**opt_kw, "options": {**opt_kw["options"], "maxiter": 25}}
+    cand, value = optimize_acqf(acq, q=n, batch_initial_conditions=ics, **kg_kw)
+    U = finalize(cand.detach().numpy().reshape(n, dim))
+    rec = finalize(best_x.detach().numpy().reshape(1, dim))
+    extra = {
+        "acquisition": "qMFKG",
+        "fidelity_column": col,
+        "target_fidelity_unit": target,
+        "cost_model": f"{fixed_cost:g} + {weight:g} * u_fidelity",
+        "num_fantasies": num_fantasies,
+        "current_value_utility": float(current.item()),
+        "recommendation_unit": [float(v) for v in rec[0]],
+        "cost_unit": [float(fixed_cost + weight * u[col]) for u in U],
+    }
+    return U, [float(value.item()) if value is not None else float("nan")] * n, extra
+
+
+def _explore(model: Any, k: int, n: int, Xp: Any, finalize: Finalize, optimize_acqf: Any, opt_kw: dict[str, Any],
+             torch: Any, starts: Callable[[int, int], Callable[[Any], Any]]) -> tuple[np.ndarray, list[float]]:
+    """Greedy batch of maximum posterior standard deviation (summed over standardised objectives).
+
+    GP variance does not depend on observed values, so conditioning on each
+    chosen (and pending) point with its posterior mean gives the exact
+    variance of the next step.
+    """
+    from botorch.acquisition.acquisition import AcquisitionFunction
+    from botorch.models import ModelListGP
+    from botorch.utils.transforms import t_batch_mode_transform
+
+    scales = _outcome_stds(model)[:k]
+    members = _members(model)[:k]  # only the objectives' uncertainty counts
+
+    class _ScaledStd(AcquisitionFunction):  # type: ignore[misc]
+        @t_batch_mode_transform(expected_q=1)  # type: ignore[arg-type]
+        def forward(self, X: Any) -> Any:
+            var = self.model.posterior(X).variance[..., 0, :k]  # type: ignore[attr-defined]
+            return (var.clamp_min(1e-18).sqrt() / scales).sum(dim=-1)
+
+    def condition(ms: list[Any], Xnew: Any) -> list[Any]:
+        out = []
+        with torch.no_grad():
+            for m in ms:
+                m.posterior(Xnew)  # populate the prediction caches conditioning needs
+                out.append(m.condition_on_observations(Xnew, m.posterior(Xnew).mean))
+        return out
+
+    def joint(ms: list[Any]) -> Any:
+        return ms[0] if len(ms) == 1 else ModelListGP(*ms)
+
+    cur = condition(members, Xp) if Xp is not None else members
+    rows: list[np.ndarray] = []
+    values: list[float] = []
+    seed = int(opt_kw["options"]["seed"])
+    for step in range(n):
+        acq = _ScaledStd(joint(cur))
+        cand, value = optimize_acqf(acq, q=1, batch_initial_conditions=starts(1, seed + step)(acq), **opt_kw)
+        u = finalize(cand.detach().numpy())
+        rows.append(u[0])
+        values.append(float(value.item()))
+        cur = condition(cur, torch.tensor(u, dtype=torch.float64))
+    return np.asarray(rows), values

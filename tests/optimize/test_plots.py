@@ -1,0 +1,78 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from voltlab.errors import OptimizationError
+from voltlab.optimize import Campaign, Objective, Real, SearchSpace, hypervolume, plots, reference_point
+
+
+@pytest.fixture
+def two_objective(tmp_path):
+    space = SearchSpace([Real("x", 0.0, 1.0)])
+    camp = Campaign.create(tmp_path / "p.sqlite", space, [Objective("capacity"), Objective("fade", "minimize")],
+                           ["ok >= 0"], surrogate="random", seed=0)
+    for s in camp.ask(8):
+        x = s.point["x"]
+        camp.tell(s.id, {"capacity": x, "fade": x**2, "ok": 0.5 - x})  # feasible only for x <= 0.5
+    return camp
+
+
+def test_pareto_front_plot_marks_the_feasible_non_dominated_set(two_objective, tmp_path):
+    camp = two_objective
+    # capacity = x vs fade = x^2: every feasible point is a trade-off, hence non-dominated.
+    feasible = [s for s in camp.suggestions("complete") if s.point["x"] <= 0.5]
+    assert {s.id for s in camp.pareto_front()} == {s.id for s in feasible}
+    fig = plots.pareto_front(camp, "plotly")
+    names = [tr.name for tr in fig.data]
+    assert names == ["feasible", "infeasible", "non-dominated", "front"]
+    assert len(fig.data[2].x) == len(feasible)
+    assert list(fig.data[2].x) == sorted(s.values["capacity"] for s in feasible)
+    png = plots.save(plots.pareto_front(camp, "matplotlib"), tmp_path / "front.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_convergence_plot_steps_through_the_best_feasible_value(two_objective):
+    fig = plots.convergence(two_objective, "plotly")
+    best = list(fig.data[-1].y)
+    done = sorted(two_objective.suggestions("complete"), key=lambda s: (s.told_utc, s.id))
+    expected, cur = [], None
+    for s in done:
+        if s.point["x"] <= 0.5:
+            cur = s.values["capacity"] if cur is None else max(cur, s.values["capacity"])
+        expected.append(cur)
+    assert [b for b in best if b == b] == [e for e in expected if e is not None]
+    with pytest.raises(OptimizationError, match=r"must end in .png, .svg, .pdf or .html"):
+        plots.backend_for("fig.jpg")
+
+
+def test_hypervolume_trace_is_monotone_and_matches_hand_values(two_objective):
+    camp = two_objective
+    trace, ref = camp.hypervolume_trace()
+    feas = np.array([camp.utilities(s) for s in camp.suggestions("complete") if camp.feasible(s)])
+    assert ref == reference_point(feas)
+    assert all(b >= a for a, b in itertools.pairwise(trace))
+    assert trace[-1] == pytest.approx(hypervolume(feas, ref), rel=1e-12)
+    fig = plots.hypervolume(camp, "plotly")
+    assert list(fig.data[0].y) == trace
+
+
+def test_exact_hypervolume_against_hand_and_botorch_values():
+    # Two points (2, 1) and (1, 2) over ref (0, 0): 2 + 2 - 1 = 3.
+    assert hypervolume(np.array([[2.0, 1.0], [1.0, 2.0]]), [0.0, 0.0]) == pytest.approx(3.0, abs=1e-15)
+    assert hypervolume(np.array([[2.0, 1.0], [1.5, 0.5]]), [0.0, 0.0]) == pytest.approx(2.0, abs=1e-15)
+    assert hypervolume(np.array([[-1.0, 5.0]]), [0.0, 0.0]) == 0.0
+    import torch
+    from botorch.utils.multi_objective.hypervolume import Hypervolume
+
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(0, 1, size=(25, 3))
+    ref = np.array([0.1, 0.0, 0.2])
+    expected = Hypervolume(torch.tensor(ref)).compute(torch.tensor(pts[pareto_front_rows(pts)]))
+    assert hypervolume(pts, ref) == pytest.approx(float(expected), rel=1e-10)
+
+
+def pareto_front_rows(pts):
+    from voltlab.optimize import pareto_mask
+
+    return pareto_mask(pts)

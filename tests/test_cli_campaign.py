@@ -1,0 +1,117 @@
+"""``voltlab campaign ...`` driven through typer's CliRunner on a tiny random-surrogate campaign."""
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from voltlab.commands.campaign import campaign_app
+from voltlab.errors import OptimizationError
+from voltlab.optimize import Campaign
+
+CONFIG = """
+seed = 3
+n_init = 3
+surrogate = "random"
+outcome_constraints = ["stability >= 0.5"]
+
+[[parameters]]
+type = "real"
+name = "Ni"
+low = 0.5
+high = 0.9
+
+[[parameters]]
+type = "real"
+name = "Co"
+low = 0.05
+high = 0.3
+
+[[parameters]]
+type = "real"
+name = "Mn"
+low = 0.05
+high = 0.3
+
+[[parameters]]
+type = "categorical"
+name = "gas"
+choices = ["O2", "air"]
+
+[[simplexes]]
+names = ["Ni", "Co", "Mn"]
+total = 1.0
+
+[[objectives]]
+name = "capacity_mAh_g"
+direction = "maximize"
+"""
+
+
+@pytest.fixture
+def app():
+    root = typer.Typer()
+    root.add_typer(campaign_app, name="campaign")
+    return root
+
+
+def test_new_ask_tell_status_plot_export(tmp_path, app):
+    runner = CliRunner()
+    cfg = tmp_path / "nmc.toml"
+    cfg.write_text(CONFIG)
+    camp = tmp_path / "nmc.campaign"
+    r = runner.invoke(app, ["campaign", "new", str(camp), "--config", str(cfg)])
+    assert r.exit_code == 0, r.output
+    assert "objectives capacity_mAh_g (maximize)" in r.output and "n_init 3" in r.output
+
+    r = runner.invoke(app, ["campaign", "ask", str(camp), "-n", "3", "--json"])
+    assert r.exit_code == 0, r.output
+    batch = [json.loads(line) for line in r.output.splitlines()]
+    assert [b["id"] for b in batch] == [0, 1, 2]
+    for b in batch:
+        assert abs(b["point"]["Ni"] + b["point"]["Co"] + b["point"]["Mn"] - 1.0) <= 1e-9
+
+    for b, (cap, stab) in zip(batch[:2], [(180.0, 0.7), (195.0, 0.3)], strict=True):
+        r = runner.invoke(app, ["campaign", "tell", str(camp), str(b["id"]), "--value", f"capacity_mAh_g={cap}",
+                                "-v", f"stability={stab}"])
+        assert r.exit_code == 0, r.output
+        assert f"suggestion {b['id']}: complete" in r.output
+    r = runner.invoke(app, ["campaign", "tell", str(camp), "2", "--failed", "--reason", "furnace trip"])
+    assert r.exit_code == 0 and "suggestion 2: failed" in r.output
+
+    r = runner.invoke(app, ["campaign", "status", str(camp)])
+    assert r.exit_code == 0, r.output
+    assert "3 suggestions: 2 complete, 1 failed, 0 pending" in r.output
+    # 195 mAh/g is infeasible (stability 0.3 < 0.5): the best feasible is suggestion 0 at 180.
+    assert "best feasible" in r.output and "180" in r.output and "195" not in r.output
+
+    png, html = tmp_path / "conv.png", tmp_path / "conv.html"
+    assert runner.invoke(app, ["campaign", "plot", str(camp), "--out", str(png)]).exit_code == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert runner.invoke(app, ["campaign", "plot", str(camp), "-o", str(html)]).exit_code == 0
+    assert "plotly" in html.read_text()[:20000].lower()
+
+    out = tmp_path / "nmc.json"
+    assert runner.invoke(app, ["campaign", "export", str(camp), str(out)]).exit_code == 0
+    data = json.loads(out.read_text())
+    assert [s["status"] for s in data["suggestions"]] == ["complete", "complete", "failed"]
+    assert data["suggestions"][2]["reason"] == "furnace trip"
+    assert Campaign.open(camp).counts()["total"] == 3
+
+
+def test_cli_errors_are_voltlab_errors(tmp_path, app):
+    runner = CliRunner()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(CONFIG)
+    camp = tmp_path / "c.campaign"
+    runner.invoke(app, ["campaign", "new", str(camp), "-c", str(cfg)])
+    r = runner.invoke(app, ["campaign", "tell", str(camp), "0", "--value", "capacity"])
+    assert isinstance(r.exception, OptimizationError)
+    assert "--value must look like name=number" in str(r.exception)
+    r = runner.invoke(app, ["campaign", "plot", str(camp), "--kind", "pareto", "-o", str(tmp_path / "p.png")])
+    assert isinstance(r.exception, OptimizationError) and "needs two objectives" in str(r.exception)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[parameters]]\ntype = 'real'\nname = 'x'\nlow = 1\nhigh = 0\n[[objectives]]\nname = 'y'\n")
+    r = runner.invoke(app, ["campaign", "new", str(tmp_path / "b.campaign"), "-c", str(bad)])
+    assert isinstance(r.exception, OptimizationError) and "low=1 must be below high=0" in str(r.exception)
