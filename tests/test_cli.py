@@ -17,7 +17,8 @@ def run(args, capsys):
     return exc.value.code, out.out, out.err
 
 
-@pytest.mark.parametrize("cmd", ["ingest", "cells", "summary", "plot", "query", "demo", "formats"])
+@pytest.mark.parametrize("cmd", ["ingest", "cells", "summary", "plot", "query", "demo", "formats", "lifetime", "campaign",
+                                 "simulate"])
 def test_every_subcommand_has_help(cmd, capsys):
     code, out, _ = run([cmd, "--help"], capsys)
     assert code == 0

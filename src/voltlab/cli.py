@@ -18,6 +18,7 @@ from rich.text import Text
 
 from voltlab.commands.campaign import campaign_app
 from voltlab.commands.lifetime import lifetime_app
+from voltlab.commands.simulate import simulate_command
 from voltlab.errors import VoltlabError
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 app.add_typer(lifetime_app, name="lifetime")
 app.add_typer(campaign_app, name="campaign")
+app.command("simulate")(simulate_command)
 console = Console()
 err_console = Console(stderr=True)
 

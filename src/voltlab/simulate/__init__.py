@@ -1,0 +1,52 @@
+"""PyBaMM simulation, wrapped thinly: models and parameter sets by name, experiments as step strings.
+
+:class:`Simulator` builds a PyBaMM model once (IDAKLU solver) and solves it
+for many input-parameter values; :func:`simulate` is the one-shot form and
+:func:`sweep` solves many points on worker processes. A
+:class:`SimulationResult` converts to a voltlab
+:class:`~voltlab.data.cycling.CyclingData` (canonical schema: current
+positive on charge, capacities cumulative within a cycle) and gives
+per-cycle capacity fade and degradation modes (LLI, LAM) for ageing runs.
+
+PyBaMM is imported only when a simulator is created.
+
+Examples
+--------
+>>> from voltlab.simulate import simulate
+>>> result = simulate("SPM", "Chen2020", ["Discharge at 1C until 3.0 V"], initial_soc=1.0)
+>>> data = result.to_cycling_data("spm_1C")
+>>> bool((data.timeseries["current_ampere"] < 0).any())
+True
+"""
+
+from __future__ import annotations
+
+from voltlab.simulate.base import (
+    AGEING_OPTIONS,
+    MODELS,
+    THERMAL_OPTIONS,
+    SimulationSetupError,
+    SimulationSpec,
+)
+from voltlab.simulate.batch import sweep
+from voltlab.simulate.fit import GRADIENT_FREE_OPTIMISERS, FitParameter, FitResult, fit_parameters
+from voltlab.simulate.result import DEGRADATION_VARIABLES, SimulationFailure, SimulationResult
+from voltlab.simulate.simulator import Simulator, simulate
+
+__all__ = [
+    "AGEING_OPTIONS",
+    "DEGRADATION_VARIABLES",
+    "GRADIENT_FREE_OPTIMISERS",
+    "MODELS",
+    "THERMAL_OPTIONS",
+    "FitParameter",
+    "FitResult",
+    "SimulationFailure",
+    "SimulationResult",
+    "SimulationSetupError",
+    "SimulationSpec",
+    "Simulator",
+    "fit_parameters",
+    "simulate",
+    "sweep",
+]
