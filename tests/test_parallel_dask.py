@@ -178,3 +178,31 @@ def test_store_ingest_parses_on_the_workers(tmp_path, tiny_cycles):
     for c in local.cell_ids():
         pd_local, pd_remote = local.summary(c), remote.summary(c)
         assert pd_remote.equals(pd_local)
+
+
+def _built_simulators() -> int:
+    from voltlab.simulate.batch import _WORKER_SIMULATORS
+
+    return len(_WORKER_SIMULATORS)
+
+
+def test_simulation_sweep_on_the_cluster(cluster):
+    """A PyBaMM sweep on the 2-worker cluster equals the serial sweep; each worker builds the model once."""
+    pytest.importorskip("pybamm")
+    import numpy as np
+
+    from voltlab.simulate import Simulator, sweep
+
+    dn = "Negative particle diffusivity [m2.s-1]"
+    sim = Simulator("SPM", "Chen2020", ["Discharge at 2C until 3.0 V"], initial_soc=1.0, inputs=[dn],
+                    period_second=60.0)
+    points = [{dn: d} for d in (3.3e-14, 5e-15, 1e-13, 1e-14, 2e-14, 7e-15)]
+    serial = sweep(sim, points, backend="serial")
+    remote = sweep(sim, points, scheduler=cluster["address"])
+    assert [r.inputs[dn] for r in remote] == [p[dn] for p in points]
+    for s, r in zip(serial, remote, strict=True):
+        np.testing.assert_allclose(r.timeseries.to_numpy(dtype=float), s.timeseries.to_numpy(dtype=float),
+                                   rtol=1e-9, atol=1e-12)
+    with distributed.Client(cluster["address"], timeout="20s") as client:
+        built = client.run(_built_simulators)
+    assert set(built.values()) <= {0, 1} and sum(built.values()) >= 1  # one build per worker that got work

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["sweep"]
 
-SweepBackend = Literal["process", "serial"]
+SweepBackend = Literal["process", "serial", "dask"]
 
 _WORKER_SIMULATORS: dict[SimulationSpec, Simulator] = {}
 """Built simulators of this process, by spec (filled in worker processes)."""
@@ -51,6 +51,7 @@ def sweep(
     backend: SweepBackend = "process",
     workers: int = 2,
     on_failure: OnFailure = "raise",
+    scheduler: str | None = None,
 ) -> list[SimulationResult]:
     """Solve ``simulator`` once per dict of input-parameter values.
 
@@ -62,11 +63,16 @@ def sweep(
         One dict per point: parameter name (PyBaMM, with unit) -> value.
     backend
         ``"process"``: worker processes, each building the model once;
-        ``"serial"``: this process, reusing ``simulator``'s built model.
+        ``"serial"``: this process, reusing ``simulator``'s built model;
+        ``"dask"``: a Dask cluster (``scheduler``, ``$VOLTLAB_SCHEDULER`` or a
+        LocalCluster of ``workers``), each worker building the model once.
     workers
         Worker processes for the process backend.
     on_failure
         Per point, as :meth:`Simulator.solve`.
+    scheduler
+        Dask scheduler address (``tcp://host:port``); given (or in
+        ``$VOLTLAB_SCHEDULER``), the points run on that cluster.
 
     Returns
     -------
@@ -91,15 +97,18 @@ def sweep(
     >>> [r.completed_cycles for r in sweep(sim, points, backend="serial")]
     [1, 1]
     """
-    if backend not in ("process", "serial"):
-        raise SimulationSetupError(f"backend must be 'process' or 'serial', got {backend!r}", value=backend)
+    if backend not in ("process", "serial", "dask"):
+        raise SimulationSetupError(f"backend must be 'process', 'serial' or 'dask', got {backend!r}", value=backend)
+    from voltlab.parallel import resolve_scheduler
+
+    on_cluster = backend == "dask" or (backend == "process" and resolve_scheduler(scheduler) is not None)
     points = [dict(p) for p in inputs]
     for k, p in enumerate(points):
         try:
             simulator._merge_inputs(p)
         except SimulationSetupError as exc:
             raise SimulationSetupError(f"sweep point {k}: {exc}", value=p) from exc
-    if backend == "serial" or workers <= 1 or len(points) <= 1:
+    if backend == "serial" or ((workers <= 1 or len(points) <= 1) and not on_cluster):
         out = []
         for k, p in enumerate(points):
             try:
@@ -112,11 +121,12 @@ def sweep(
     errors: dict[int, BaseException] = {}
     # Forked workers inherit a model this process already built (no rebuild at all); with
     # spawn they build it once each from the spec.
-    lend = simulator.built and multiprocessing.get_start_method(allow_none=False) == "fork"
+    lend = simulator.built and not on_cluster and multiprocessing.get_start_method(allow_none=False) == "fork"
     if lend:
         _WORKER_SIMULATORS[simulator.spec] = simulator
     try:
-        for job, res, err in parallel_map(_solve_point, jobs, workers=workers, backend="process"):
+        for job, res, err in parallel_map(_solve_point, jobs, workers=workers,
+                                          backend="dask" if on_cluster else "process", scheduler=scheduler):
             if err is not None:
                 errors[job[0]] = err
             else:
