@@ -206,3 +206,20 @@ def test_simulation_sweep_on_the_cluster(cluster):
     with distributed.Client(cluster["address"], timeout="20s") as client:
         built = client.run(_built_simulators)
     assert set(built.values()) <= {0, 1} and sum(built.values()) >= 1  # one build per worker that got work
+
+
+def _paraboloid(p: dict) -> dict:
+    return {"y": (p["x"] - 0.25) ** 2}
+
+
+def test_campaign_batches_evaluated_on_the_cluster(cluster, tmp_path):
+    from voltlab.optimize import Campaign, Objective, Real, SearchSpace
+    from voltlab.optimize.batch import evaluate_batches
+
+    c = Campaign.create(tmp_path / "c.sqlite", SearchSpace([Real("x", 0.0, 1.0)]), [Objective("y", "minimize")],
+                        seed=1, n_init=8)
+    told = evaluate_batches(c, _paraboloid, n_batches=2, batch_size=4, scheduler=cluster["address"])
+    assert sorted(s.id for s in told) == list(range(8))
+    assert all(s.values["y"] == pytest.approx((s.point["x"] - 0.25) ** 2) for s in told)
+    counts = c.counts()
+    assert (counts["pending"], counts["complete"], counts["failed"]) == (0, 8, 0)
