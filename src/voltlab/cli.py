@@ -18,6 +18,7 @@ from rich.text import Text
 
 from voltlab.commands.campaign import campaign_app
 from voltlab.commands.lifetime import lifetime_app
+from voltlab.commands.materials import materials_app
 from voltlab.commands.simulate import simulate_command
 from voltlab.errors import VoltlabError
 
@@ -29,9 +30,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-app.add_typer(lifetime_app, name="lifetime")
-app.add_typer(campaign_app, name="campaign")
-app.command("simulate")(simulate_command)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -260,6 +258,14 @@ def demo(
         result = run_demo(out, progress=lambda msg: console.print(f"  {msg}", highlight=False))
         report = write_demo_report(result, out)
     console.print(f"[green]report:[/] {report}")
+
+
+# Later stages' command groups, after the data commands so that --help lists them in pipeline order.
+app.add_typer(lifetime_app, name="lifetime")
+app.command("simulate")(simulate_command)
+app.add_typer(campaign_app, name="campaign")
+for _cmd in materials_app.registered_commands:  # materials property models: featurize / train / predict / explain
+    app.registered_commands.append(_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

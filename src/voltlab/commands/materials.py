@@ -1,0 +1,292 @@
+"""``voltlab featurize|train|predict|explain``: composition features and property models from tables.
+
+Tables are CSV or Parquet with a formula column (default ``formula``).
+``train`` writes a JSON model file (settings, training table, recorded
+predictions, model card; no pickle) and an HTML report; ``predict`` and
+``explain`` load it (refit and verified, see
+:class:`voltlab.models.property.PropertyRegressor`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from voltlab.errors import DataFormatError, MissingFileError, SchemaError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+materials_app = typer.Typer(
+    help="Composition features and materials-property models (conductivity, voltage, capacity, ...).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+console = Console()
+
+FormulaOption = Annotated[str, typer.Option("--formula-column", "-f", help="Column holding the formulas.")]
+ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Model file (.json) from 'voltlab train'.")]
+
+
+class Method(StrEnum):
+    rf = "rf"
+    xgboost = "xgboost"
+    lightgbm = "lightgbm"
+    gp = "gp"
+    mlp = "mlp"
+
+
+class SplitKind(StrEnum):
+    cluster = "cluster"
+    random = "random"
+    group_column = "group-column"
+
+
+class Interval(StrEnum):
+    cv = "cv"
+    split = "split"
+    native = "native"
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV or Parquet table (by extension), with voltlab errors naming the file.
+
+    Raises
+    ------
+    MissingFileError
+        No such file.
+    DataFormatError
+        Not ``.csv`` / ``.parquet``, unreadable or empty.
+    """
+    import pandas as pd
+
+    if not path.is_file():
+        raise MissingFileError("no such table; pass a CSV or Parquet file with a formula column", path=path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            df = pd.read_csv(path)
+        elif suffix in (".parquet", ".pq"):
+            df = pd.read_parquet(path)
+        else:
+            raise DataFormatError(f"unsupported table type {suffix!r}; use .csv or .parquet", path=path)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        if isinstance(exc, DataFormatError):
+            raise
+        raise DataFormatError(f"cannot read the table ({exc}); pass a valid CSV or Parquet file", path=path) from exc
+    if df.empty:
+        raise DataFormatError("the table has no rows", path=path)
+    return df
+
+
+def write_table(df: pd.DataFrame, path: Path) -> Path:
+    """Write CSV or Parquet by extension (``.parquet`` / ``.pq``, else CSV)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        df.to_parquet(path, index=False)
+    else:
+        df.to_csv(path, index=False)
+    return path
+
+
+def _column(df: pd.DataFrame, name: str, path: Path, option: str) -> Any:
+    if name not in df.columns:
+        cols = ", ".join(map(str, list(df.columns)[:12]))
+        raise SchemaError(f"no such column; the table has: {cols}. Pass the right one with {option}", path=path,
+                          column=name)
+    return df[name]
+
+
+def _features(df: pd.DataFrame, formula_column: str, path: Path) -> tuple[pd.DataFrame, list[str]]:
+    from voltlab.features import MagpieFeaturizer
+
+    formulas = _column(df, formula_column, path, "--formula-column").astype(str)
+    feats = MagpieFeaturizer().featurize_many(formulas, ignore_errors=True)
+    bad = feats.attrs["errors"]
+    if len(bad) == len(df):
+        r, msg = next(iter(bad.items()))
+        raise DataFormatError(f"no formula could be parsed (first: {msg}); check --formula-column", path=path,
+                              row=int(r), column=formula_column)
+    return feats, list(formulas)
+
+
+@materials_app.command("featurize")
+def featurize(
+    table: Annotated[Path, typer.Argument(help="CSV or Parquet table with a formula column.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Features table to write (.csv or .parquet).")] = Path(
+        "features.csv"),
+    formula_column: FormulaOption = "formula",
+) -> None:
+    """Magpie composition features (143 per formula, units in the names) of every row."""
+    df = read_table(table)
+    feats, formulas = _features(df, formula_column, table)
+    feats.insert(0, formula_column, formulas)
+    write_table(feats, out)
+    bad = feats.attrs.get("errors", {})
+    console.print(f"{len(feats)} rows x {feats.shape[1] - 1} features -> {out}"
+                  + (f" ({len(bad)} unparseable formulas have NaN features)" if bad else ""))
+
+
+def _split(kind: SplitKind, X: Any, df: pd.DataFrame, group_column: str | None, test_fraction: float, seed: int,
+           path: Path) -> tuple[Any, Any, str]:
+    import numpy as np
+
+    from voltlab.models.property import cluster_holdout, group_kfold_indices
+
+    n = len(df)
+    if not 0 < test_fraction < 0.6:
+        raise DataFormatError(f"--test-fraction must be in (0, 0.6), got {test_fraction}", value=test_fraction)
+    if kind == SplitKind.cluster:
+        k = max(2, min(5, n // 10))
+        tr, te, _ = cluster_holdout(X, n_clusters=k, test_fraction=test_fraction, seed=seed)
+        return tr, te, (f"leave-cluster-out: KMeans ({k} clusters, seed {seed}) on standardised features; whole "
+                        f"clusters held out until >= {test_fraction:.0%} of rows")
+    if kind == SplitKind.random:
+        perm = np.random.default_rng(seed).permutation(n)
+        n_te = max(1, round(test_fraction * n))
+        return np.sort(perm[n_te:]), np.sort(perm[:n_te]), f"random {test_fraction:.0%} of rows (seed {seed})"
+    if not group_column:
+        raise DataFormatError("--split group-column needs --group-column NAME (e.g. a chemical-family column)")
+    groups = _column(df, group_column, path, "--group-column").astype(str).to_numpy()
+    k = max(2, min(round(1 / test_fraction), np.unique(groups).size))
+    tr, te = group_kfold_indices(groups, k, seed)[0]
+    return tr, te, f"group hold-out by column {group_column!r}: 1 of {k} group folds (seed {seed})"
+
+
+@materials_app.command("train")
+def train(
+    table: Annotated[Path, typer.Argument(help="CSV or Parquet table: formula column + target column.")],
+    target: Annotated[str, typer.Option("--target", "-t", help="Target column (e.g. average_voltage_volt).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model file to write (.json).")] = Path(
+        "property-model.json"),
+    report: Annotated[Path | None, typer.Option(help="HTML report to write (default: next to the model).")] = None,
+    formula_column: FormulaOption = "formula",
+    method: Annotated[Method, typer.Option(help="Regression method.")] = Method.rf,
+    split: Annotated[SplitKind, typer.Option(help="Hold-out split: KMeans clusters, random rows or groups.")] = (
+        SplitKind.cluster),
+    group_column: Annotated[str | None, typer.Option(help="Group column for --split group-column.")] = None,
+    test_fraction: Annotated[float, typer.Option(help="Share of rows held out.")] = 0.2,
+    interval: Annotated[Interval, typer.Option(help="Interval method (cv, split conformal, or native).")] = (
+        Interval.cv),
+    coverage: Annotated[float, typer.Option(help="Nominal coverage of the intervals.")] = 0.9,
+    unit: Annotated[str, typer.Option(help="Unit of the target, for the card and plots (e.g. V).")] = "",
+    seed: Annotated[int, typer.Option(help="Seed of the split and of the model.")] = 0,
+    learning_curve: Annotated[bool, typer.Option(help="Add a learning curve to the report (extra fits).")] = True,
+) -> None:
+    """Fit a property model on the training split, report held-out metrics, write model + report."""
+    import numpy as np
+    import pandas as pd
+
+    from voltlab.models.property import PropertyRegressor, explain, regression_metrics
+    from voltlab.report.property import learning_curve as curve_of
+    from voltlab.report.property import write_property_report
+
+    df = read_table(table)
+    y_all = pd.to_numeric(_column(df, target, table, "--target"), errors="coerce").to_numpy(dtype=np.float64)
+    feats, formulas = _features(df, formula_column, table)
+    keep = np.isfinite(y_all) & feats.notna().any(axis=1).to_numpy()
+    if keep.sum() < 10:
+        raise DataFormatError(f"only {int(keep.sum())} rows have a numeric target and a parseable formula; need "
+                              "at least 10", path=table, column=target)
+    df, feats = df.loc[keep].reset_index(drop=True), feats.loc[keep].reset_index(drop=True)
+    formulas = [f for f, k in zip(formulas, keep, strict=True) if k]
+    X, y = feats.to_numpy(dtype=np.float64), y_all[keep]
+    tr, te, split_text = _split(split, X, df, group_column, test_fraction, seed, table)
+    with console.status(f"fitting {method.value} on {tr.size} rows..."):
+        model = PropertyRegressor(method.value, interval=interval.value, random_state=seed).fit(X[tr], y[tr])
+        pred = model.predict(X[te])
+        lo, hi = model.predict_interval(X[te], coverage)
+    metrics = {f"test_{k}": v for k, v in regression_metrics(y[te], pred, lo, hi).items()}
+    from voltlab import __version__
+    from voltlab.models.property import _versions
+
+    card = {
+        "data_source": str(table), "target": target, "target_unit": unit, "formula_column": formula_column,
+        "n_rows": len(df), "n_train": int(tr.size), "n_test": int(te.size), "split": split_text,
+        "method": method.value, "interval": interval.value, "coverage": coverage, "seed": seed,
+        "features": "MagpieFeaturizer (voltlab.features), 143 composition features", "n_features": X.shape[1],
+        "metrics": metrics, "feature_labels": list(feats.columns), "voltlab_version": __version__,
+        "versions": _versions(), "train_formulas": [formulas[i] for i in tr],
+    }
+    out_path = model.save(out, X[tr], y[tr], feature_labels=list(feats.columns), card=card)
+    curve = curve_of(model, X[tr], y[tr], seed=seed) if learning_curve and tr.size >= 15 else None
+    importance = explain(model, X[te], feature_labels=list(feats.columns), seed=seed)
+    rep = write_property_report(report or out.with_suffix(".html"), model, {**card, "train_formulas": len(tr)},
+                                y_test=y[te], pred_test=pred, lower=lo, upper=hi,
+                                test_labels=[formulas[i] for i in te], curve=curve, importance=importance)
+    console.print(f"{method.value}: held-out MAE {metrics['test_mae']:.4g} {unit}, R² {metrics['test_r2']:.3f}, "
+                  f"{coverage:.0%} interval coverage {metrics['test_coverage']:.2f} ({te.size} rows; {split_text})")
+    console.print(f"model: {out_path}\nreport: {rep}")
+
+
+def _load(model: Path) -> Any:
+    from voltlab.models.property import PropertyRegressor
+
+    with console.status("loading (refit and verify)..."):
+        return PropertyRegressor.load(model)
+
+
+@materials_app.command("predict")
+def predict(
+    table: Annotated[Path, typer.Argument(help="CSV or Parquet table with a formula column.")],
+    model: ModelOption,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Predictions table (.csv or .parquet).")] = Path(
+        "predictions.csv"),
+    formula_column: FormulaOption = "formula",
+    coverage: Annotated[float | None, typer.Option(help="Interval coverage (default: the model card's).")] = None,
+) -> None:
+    """Predict the model's target (with an interval) for every formula of a table."""
+    import numpy as np
+    import pandas as pd
+
+    m = _load(model)
+    df = read_table(table)
+    feats, formulas = _features(df, formula_column, table)
+    if list(feats.columns) != m.feature_labels_:
+        raise DataFormatError("the model was trained on other features; retrain it with this voltlab", path=model)
+    cov = float(coverage if coverage is not None else m.card_.get("coverage", 0.9))
+    X = feats.to_numpy(dtype=np.float64)
+    ok = feats.notna().any(axis=1).to_numpy()
+    pred, lo, hi = (np.full(len(df), np.nan) for _ in range(3))
+    if ok.any():
+        pred[ok] = m.predict(X[ok])
+        lo[ok], hi[ok] = m.predict_interval(X[ok], cov)
+    name = str(m.card_.get("target", "property"))
+    res = pd.DataFrame({formula_column: formulas, f"predicted_{name}": pred, "lower": lo, "upper": hi})
+    res.attrs["coverage"] = cov
+    write_table(res, out)
+    console.print(f"{int(ok.sum())} predictions ({cov:.0%} intervals) -> {out}"
+                  + (f"; {int((~ok).sum())} unparseable formulas left empty" if (~ok).any() else ""))
+
+
+@materials_app.command("explain")
+def explain_command(
+    model: ModelOption,
+    table: Annotated[Path | None, typer.Argument(help="Rows to explain (default: the training rows).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Importance table (.csv or .parquet).")] = Path(
+        "importance.csv"),
+    formula_column: FormulaOption = "formula",
+    top: Annotated[int, typer.Option(help="Features to print.")] = 10,
+) -> None:
+    """Mean |SHAP| per feature (target units), largest first."""
+    import numpy as np
+    import pandas as pd
+
+    from voltlab.models.property import explain
+
+    m = _load(model)
+    if table is None:
+        X = m.train_X_
+    else:
+        feats, _ = _features(read_table(table), formula_column, table)
+        X = feats.to_numpy(dtype=np.float64)[feats.notna().any(axis=1).to_numpy()]
+    imp = explain(m, X, feature_labels=m.feature_labels_)
+    write_table(pd.DataFrame({"feature": imp.index, "mean_abs_shap": imp.to_numpy()}), out)
+    unit = m.card_.get("target_unit", "")
+    for name, v in imp.head(top).items():
+        console.print(f"{v:10.4g} {unit}  {name}", highlight=False)
+    console.print(f"-> {out}")

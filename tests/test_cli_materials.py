@@ -1,0 +1,119 @@
+"""``voltlab featurize|train|predict|explain`` on a slice of the MP insertion electrodes (CliRunner on the sub-app)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+
+from voltlab.commands.materials import materials_app  # noqa: E402
+from voltlab.errors import DataFormatError, MissingFileError, SchemaError  # noqa: E402
+from voltlab.models.property import PropertyRegressor, chemical_family  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def electrodes(shared_file, tmp_path_factory):
+    """Every 15th Li electrode of the MP export (loader filter), as a formula / voltage CSV."""
+    from voltlab.data.datasets import load_mp_insertion_electrodes
+
+    df = load_mp_insertion_electrodes(
+        shared_file("materials_project_insertion_electrodes", "mp_batteries.csv"), working_ion="Li")
+    part = df.iloc[::15].reset_index(drop=True)
+    out = pd.DataFrame({"formula": part["formula_discharge"], "average_voltage_volt": part["average_voltage_volt"],
+                        "family": chemical_family(part["formula_discharge"])})
+    path = tmp_path_factory.mktemp("mp") / "li.csv"
+    out.to_csv(path, index=False)
+    return path
+
+
+def test_train_predict_explain_round_trip(electrodes, tmp_path):
+    runner = CliRunner()
+    model, report = tmp_path / "volt.json", tmp_path / "volt.html"
+    res = runner.invoke(materials_app, ["train", str(electrodes), "--target", "average_voltage_volt", "--unit", "V",
+                                        "--method", "lightgbm", "--split", "cluster", "--seed", "1",
+                                        "--out", str(model), "--report", str(report)])
+    assert res.exit_code == 0, res.output
+    assert "held-out MAE" in res.output
+    card = json.loads(model.read_text())["card"]
+    assert card["seed"] == 1 and card["target_unit"] == "V" and card["n_train"] + card["n_test"] == card["n_rows"]
+    assert card["split"].startswith("leave-cluster-out") and len(card["feature_labels"]) == 143
+    # DFT voltages span ~0-6 V: a held-out MAE above 1.5 V would be no better than the mean.
+    assert 0 < card["metrics"]["test_mae"] < 1.5
+    html = report.read_text()
+    assert "Model card" in html and "Learning curve" in html and "Parity" in html
+
+    preds = tmp_path / "pred.csv"
+    res = runner.invoke(materials_app, ["predict", str(electrodes), "--model", str(model), "--out", str(preds)])
+    assert res.exit_code == 0, res.output
+    p = pd.read_csv(preds)
+    assert list(p.columns) == ["formula", "predicted_average_voltage_volt", "lower", "upper"]
+    assert (p["lower"] <= p["predicted_average_voltage_volt"]).all()
+    assert (p["predicted_average_voltage_volt"] <= p["upper"]).all()
+    # The CLI's predictions equal the library's on the same model file.
+    m = PropertyRegressor.load(model)
+    from voltlab.features import MagpieFeaturizer
+
+    X = MagpieFeaturizer().featurize_many(pd.read_csv(electrodes)["formula"]).to_numpy()
+    np.testing.assert_allclose(p["predicted_average_voltage_volt"], m.predict(X), rtol=1e-9)
+
+    imp = tmp_path / "imp.csv"
+    res = runner.invoke(materials_app, ["explain", "--model", str(model), "--out", str(imp), "--top", "3"])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(imp)
+    assert len(table) == 143 and table["mean_abs_shap"].is_monotonic_decreasing
+    assert table["mean_abs_shap"].iloc[0] > 0
+
+
+def test_featurize_and_group_split(electrodes, tmp_path):
+    runner = CliRunner()
+    feats = tmp_path / "f.parquet"
+    res = runner.invoke(materials_app, ["featurize", str(electrodes), "--out", str(feats)])
+    assert res.exit_code == 0, res.output
+    f = pd.read_parquet(feats)
+    assert f.shape[1] == 144 and f.columns[0] == "formula"
+    licoo2 = f.loc[f["formula"] == "LiCoO2"]
+    if len(licoo2):  # the hand-checked value of tests/features/test_composition.py
+        assert licoo2["theoretical_gravimetric_capacity_mah_per_g"].iloc[0] == pytest.approx(273.8, abs=0.1)
+    model = tmp_path / "g.json"
+    res = runner.invoke(materials_app, ["train", str(electrodes), "--target", "average_voltage_volt",
+                                        "--split", "group-column", "--group-column", "family", "--method", "rf",
+                                        "--no-learning-curve", "--out", str(model)])
+    assert res.exit_code == 0, res.output
+    card = json.loads(model.read_text())["card"]
+    train = set(chemical_family(card["train_formulas"]))
+    table = pd.read_csv(electrodes)
+    test = set(table["family"]) - train
+    # No chemical family on both sides: every family is either in training or entirely held out.
+    assert card["n_test"] == int(table["family"].isin(test).sum()) > 0
+
+
+def test_errors_name_the_file_column_and_fix(electrodes, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(materials_app, ["train", str(electrodes), "--target", "voltage"])
+    assert res.exit_code != 0 and isinstance(res.exception, SchemaError)
+    assert str(electrodes) in str(res.exception) and "'voltage'" in str(res.exception)
+    assert "--target" in str(res.exception)
+    res = runner.invoke(materials_app, ["featurize", str(electrodes), "--formula-column", "composition"])
+    with pytest.raises(SchemaError, match=r"column 'composition': no such column.*--formula-column"):
+        raise res.exception
+    res = runner.invoke(materials_app, ["predict", str(electrodes), "--model", str(tmp_path / "none.json")])
+    with pytest.raises(MissingFileError, match=r"none\.json: no such model file"):
+        raise res.exception
+    res = runner.invoke(materials_app, ["featurize", str(tmp_path / "missing.csv")])
+    with pytest.raises(MissingFileError, match=r"missing\.csv: no such table"):
+        raise res.exception
+    bad = tmp_path / "t.xlsx"
+    bad.write_text("x")
+    res = runner.invoke(materials_app, ["featurize", str(bad)])
+    with pytest.raises(DataFormatError, match=r"unsupported table type '\.xlsx'"):
+        raise res.exception
+    res = runner.invoke(materials_app, ["train", str(electrodes), "--target", "average_voltage_volt",
+                                        "--split", "group-column"])
+    with pytest.raises(DataFormatError, match="needs --group-column"):
+        raise res.exception
