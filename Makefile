@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 export PYBAMM_DISABLE_TELEMETRY := true
 export MPLBACKEND := Agg
 
-.PHONY: demo test env system-deps lint bench clean
+.PHONY: demo test env system-deps browser-deps lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
@@ -29,10 +29,19 @@ system-deps:
 	  else echo "note: mdbtools not installed; Arbin .res files need it (apt-get install mdbtools)"; fi; \
 	fi
 
+# The report tests load voltlab's HTML reports in headless Chromium (Debian's package).
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+	      && echo "installed chromium" || echo "warning: could not install chromium (headless report tests)"; \
+	  else echo "note: chromium not installed; the report tests need it (apt-get install chromium)"; fi; \
+	fi
+
 demo: $(STAMP) system-deps
 	$(VENV)/bin/voltlab demo --out $(OUT)
 
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps browser-deps
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)
