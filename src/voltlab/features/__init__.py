@@ -22,9 +22,18 @@ from voltlab.features.cycling import (  # Severson et al. 2019 early-life featur
     severson_early_cycles,
     summary_sequences,
 )
+from voltlab.features.protocol import (  # charging-policy (protocol) features: design inputs
+    PROTOCOL_FEATURES,
+    ChargingPolicy,
+    ChargingProtocolFeaturizer,
+    parse_charging_policy,
+)
 
 __all__ = [
+    "PROTOCOL_FEATURES",
     "BaseFeaturizer",
+    "ChargingPolicy",
+    "ChargingProtocolFeaturizer",
     "CyclingSummaryFeaturizer",
     "DeltaQCurveFeaturizer",
     "DeltaQFeaturizer",
@@ -37,6 +46,7 @@ __all__ = [
     "composition_amounts",
     "delta_q_statistics",
     "linear_fit",
+    "parse_charging_policy",
     "parse_composition",
     "severson_early_cycles",
     "summary_sequences",
