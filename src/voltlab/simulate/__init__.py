@@ -29,8 +29,21 @@ from voltlab.simulate.base import (
     SimulationSpec,
 )
 from voltlab.simulate.batch import sweep
+from voltlab.simulate.fastcharge import (
+    PLATING_VARIABLE,
+    CCCVProtocol,
+    ChargeProtocol,
+    FastChargeDesign,
+    ProtocolEvaluation,
+    cccv_baseline,
+    compare_fast_charge,
+    design_fast_charge,
+    evaluate_protocol,
+    write_fast_charge_report,
+)
 from voltlab.simulate.fit import GRADIENT_FREE_OPTIMISERS, FitParameter, FitResult, fit_parameters
 from voltlab.simulate.result import DEGRADATION_VARIABLES, SimulationFailure, SimulationResult
+from voltlab.simulate.rl import FastChargeEnv, RLResult, train_rl_protocol
 from voltlab.simulate.simulator import Simulator, simulate
 
 __all__ = [
@@ -38,15 +51,28 @@ __all__ = [
     "DEGRADATION_VARIABLES",
     "GRADIENT_FREE_OPTIMISERS",
     "MODELS",
+    "PLATING_VARIABLE",
     "THERMAL_OPTIONS",
+    "CCCVProtocol",
+    "ChargeProtocol",
+    "FastChargeDesign",
+    "FastChargeEnv",
     "FitParameter",
     "FitResult",
+    "ProtocolEvaluation",
+    "RLResult",
     "SimulationFailure",
     "SimulationResult",
     "SimulationSetupError",
     "SimulationSpec",
     "Simulator",
+    "cccv_baseline",
+    "compare_fast_charge",
+    "design_fast_charge",
+    "evaluate_protocol",
     "fit_parameters",
     "simulate",
     "sweep",
+    "train_rl_protocol",
+    "write_fast_charge_report",
 ]
