@@ -1,10 +1,12 @@
 """The Dask backend of voltlab.parallel on a real cluster: a `dask scheduler` and two `dask worker`
-processes on 127.0.0.1 (started here as subprocesses), a LocalCluster, a worker killed mid-sweep,
-and store ingest parsed on the workers.
+processes on 127.0.0.1 (started here as subprocesses). Every distributed path runs on it and is
+compared with the local run: parallel_map, store ingest, composition featurisation, PyBaMM sweeps
+and campaign batches; a second cluster has a worker SIGKILLed mid-sweep; plus a LocalCluster.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -51,10 +53,10 @@ def _wait_for(path: Path, what: str, timeout: float = 60.0) -> None:
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """Scheduler + 2 single-threaded workers (no nanny: a SIGKILL really kills the worker)."""
-    root = tmp_path_factory.mktemp("dask")
+@contextlib.contextmanager
+def _dask_cluster(root: Path):
+    """A `dask scheduler` + 2 single-threaded `dask worker` processes on 127.0.0.1 (no nanny: a SIGKILL
+    really kills the worker)."""
     sched_file = root / "scheduler.json"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     env.pop(SCHEDULER_ENV, None)
@@ -86,6 +88,20 @@ def cluster(tmp_path_factory):
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """The shared 2-worker cluster of this module (no test kills its workers)."""
+    with _dask_cluster(tmp_path_factory.mktemp("dask")) as c:
+        yield c
+
+
+@pytest.fixture
+def doomed_cluster(tmp_path):
+    """A 2-worker cluster of its own, for the test that kills a worker."""
+    with _dask_cluster(tmp_path) as c:
+        yield c
 
 
 def test_resolve_scheduler(monkeypatch):
@@ -122,12 +138,13 @@ def test_errors_come_back_per_item(cluster, monkeypatch):
     assert out[0][0] is None and isinstance(out[0][1], ZeroDivisionError)
 
 
-def test_every_task_once_when_a_worker_is_killed_mid_sweep(cluster):
+def test_every_task_once_when_a_worker_is_killed_mid_sweep(doomed_cluster):
     """SIGKILL one of the two workers after the first results: every item still comes back exactly once."""
     items = list(range(24))
     seen: dict[int, int] = {}
     pids = set()
     killed = False
+    cluster = doomed_cluster
     victim = cluster["workers"][0]
     for item, res, err in parallel_map(_slow_square, items, scheduler=cluster["address"]):
         assert err is None, err
@@ -147,8 +164,8 @@ def test_local_cluster_backend():
     assert out == [1, 4, 9, 16]
 
 
-def test_store_ingest_parses_on_the_workers(tmp_path, tiny_cycles):
-    """Ingest through a LocalCluster gives the same store as a local ingest; re-ingest adds nothing."""
+def test_store_ingest_parses_on_the_workers(cluster, tmp_path, tiny_cycles):
+    """Ingest parsed on the 2-worker cluster gives the same store as a local ingest; re-ingest adds nothing."""
     from voltlab.data import CellMetadata, CyclingData, Store
     from voltlab.data.readers.bdf import write_bdf
     from voltlab.data.validation import finalize_timeseries
@@ -166,14 +183,11 @@ def test_store_ingest_parses_on_the_workers(tmp_path, tiny_cycles):
         paths.append(p)
     local = Store(tmp_path / "local")
     assert local.ingest(paths).ok
-    from distributed import LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as lc:
-        remote = Store(tmp_path / "remote")
-        report = remote.ingest(paths, scheduler=lc.scheduler_address)
-        assert report.ok and sorted(report.added) == ["cell0", "cell1", "cell2"]
-        again = remote.ingest(paths, scheduler=lc.scheduler_address, on_duplicate="skip")
-        assert not again.added and len(again.skipped) == 3
+    remote = Store(tmp_path / "remote")
+    report = remote.ingest(paths, scheduler=cluster["address"])
+    assert report.ok and sorted(report.added) == ["cell0", "cell1", "cell2"]
+    again = remote.ingest(paths, scheduler=cluster["address"], on_duplicate="skip")
+    assert not again.added and len(again.skipped) == 3
     assert remote.cell_ids() == local.cell_ids()
     for c in local.cell_ids():
         pd_local, pd_remote = local.summary(c), remote.summary(c)
@@ -223,3 +237,15 @@ def test_campaign_batches_evaluated_on_the_cluster(cluster, tmp_path):
     assert all(s.values["y"] == pytest.approx((s.point["x"] - 0.25) ** 2) for s in told)
     counts = c.counts()
     assert (counts["pending"], counts["complete"], counts["failed"]) == (0, 8, 0)
+
+
+def test_featurisation_on_the_cluster(cluster):
+    from voltlab.features import MagpieFeaturizer
+    from voltlab.features.distributed import featurize_partitions
+
+    formulas = [f"Li{1 + k % 5}Mn{1 + k % 4}O{2 + k % 6}" for k in range(400)] + ["LiFePO4", "Na3V2(PO4)3"]
+    local = MagpieFeaturizer().featurize_many(formulas)
+    remote = featurize_partitions(MagpieFeaturizer(), formulas, partition_size=50, scheduler=cluster["address"])
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(remote, local)
