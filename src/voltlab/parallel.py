@@ -204,12 +204,17 @@ def _dask_map(
         index = {f.key: k for k, f in enumerate(futures)}
         with client.as_current():  # as_completed looks up "the" client; ours is not the global default
             completed = dask_completed(futures)
+        del futures  # only as_completed holds them now: each result is freed once fetched
         for fut in completed:
             item = todo[index[fut.key]]
             try:
-                yield item, fut.result(), None
+                result = fut.result()
             except Exception as exc:  # noqa: BLE001 - reported to the caller per item (KilledWorker too)
+                fut.release()
                 yield item, None, exc
+                continue
+            fut.release()
+            yield item, result, None
     finally:
         client.close()
         if cluster is not None:

@@ -41,7 +41,12 @@ def _worker_simulator(spec: SimulationSpec) -> Simulator:
 def _solve_point(job: tuple[int, SimulationSpec, dict[str, float], str]) -> tuple[int, SimulationResult]:
     index, spec, inputs, on_failure = job
     result = _worker_simulator(spec).solve(inputs, on_failure=on_failure)  # type: ignore[arg-type]
-    return index, result
+    # Hand back the light form (time series and degradation table, no PyBaMM solution) so that a
+    # worker holding many finished results (a Dask worker keeps them until they are fetched) does
+    # not hold their solutions too.
+    light = type(result).__new__(type(result))
+    light.__setstate__(result.__getstate__())
+    return index, light
 
 
 def sweep(
