@@ -14,6 +14,7 @@ from voltlab.errors import DataFormatError
 __all__ = [
     "decode",
     "find_header_line",
+    "plain_durations_seconds",
     "read_text",
     "reject_crashing_numbers",
     "to_float",
@@ -117,3 +118,39 @@ def looks_decimal_comma(sample_lines: list[str], sep: str) -> bool:
             total += 1
             hits += bool(pat.match(f))
     return total > 0 and hits / total > 0.2
+
+
+#: Whole columns of plain ``[  Nd ]h:mm:ss[.fff]`` lines, all with or all without the day.
+_PLAIN_DURATIONS_DAYS_RE = re.compile(r"(?: *[0-9]{1,9}d [0-9]{1,9}:[0-9]{1,2}:[0-9]{1,2}(?:\.[0-9]*)?\n)*\Z")
+_PLAIN_DURATIONS_RE = re.compile(r"(?:[0-9]{1,9}:[0-9]{1,2}:[0-9]{1,2}(?:\.[0-9]*)?\n)*\Z")
+
+
+def plain_durations_seconds(s: pd.Series, *, allow_days: bool) -> np.ndarray | None:
+    """Seconds of a column of plain ``h:mm:ss[.fff]`` texts via the C CSV parser; None for any other column.
+
+    With ``allow_days`` a whole column of ``'  Nd h:mm:ss'`` (Maccor) is accepted too. The
+    arithmetic and number parser are those of the readers' general duration parsers, so a column
+    taken here gives the same seconds; any other column returns None and takes the general path.
+    """
+    arr = s.to_numpy(dtype=object)
+    if arr.size == 0 or not all(isinstance(v, str) for v in arr):
+        return None
+    joined = "\n".join(arr) + "\n"
+    if _PLAIN_DURATIONS_RE.match(joined) is not None:
+        names = ["h", "m", "s"]
+    elif allow_days and _PLAIN_DURATIONS_DAYS_RE.match(joined) is not None:
+        names = ["d", "h", "m", "s"]
+        joined = joined.replace("d ", ":")
+    else:
+        return None
+    parts = pd.read_csv(io.StringIO(joined), sep=":", header=None, names=names, engine="c",
+                        keep_default_na=False, skip_blank_lines=False, skipinitialspace=True)
+    if len(parts) != arr.size or any(parts[c].dtype.kind not in "iuf" for c in names):
+        return None
+    d = parts["d"].astype(np.float64) if "d" in parts else 0.0
+    return (
+        d * 86400.0
+        + parts["h"].astype(np.float64) * 3600.0
+        + parts["m"].astype(np.float64) * 60.0
+        + parts["s"].astype(np.float64)
+    ).to_numpy(dtype=np.float64)

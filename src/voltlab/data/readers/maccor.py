@@ -56,7 +56,6 @@ Extra columns kept (after the canonical ones): ``record_number``,
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from dataclasses import dataclass
@@ -67,7 +66,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 
-from voltlab.data.readers._text import decode, looks_decimal_comma, read_text, to_float
+from voltlab.data.readers._text import (
+    decode,
+    looks_decimal_comma,
+    plain_durations_seconds,
+    read_text,
+    to_float,
+)
 from voltlab.data.readers.base import CyclerReader, register_reader
 from voltlab.data.schema import counter_to_cycle_cumulative, infer_cycle_count
 from voltlab.errors import DataFormatError
@@ -425,43 +430,9 @@ def _extract_cells(rows: list[list[str]], cols: list[_Col], sep: str) -> dict[in
 # ---------------------------------------------------------------------------
 
 
-#: Whole columns of plain ``[  Nd ]h:mm:ss[.fff]`` lines, all with or all without the day.
-_PLAIN_DURATIONS_DAYS_RE = re.compile(r"(?: *[0-9]{1,9}d [0-9]{1,9}:[0-9]{1,2}:[0-9]{1,2}(?:\.[0-9]*)?\n)*\Z")
-_PLAIN_DURATIONS_RE = re.compile(r"(?:[0-9]{1,9}:[0-9]{1,2}:[0-9]{1,2}(?:\.[0-9]*)?\n)*\Z")
-
-
-def _plain_durations(s: pd.Series) -> np.ndarray | None:
-    """Seconds of a column of plain durations via the C CSV parser; None for any other column.
-
-    Same arithmetic and number parser as the general path of :func:`_durations_seconds`.
-    """
-    arr = s.to_numpy(dtype=object)
-    if arr.size == 0 or not all(isinstance(v, str) for v in arr):
-        return None
-    joined = "\n".join(arr) + "\n"
-    if _PLAIN_DURATIONS_RE.match(joined) is not None:
-        names = ["h", "m", "s"]
-    elif _PLAIN_DURATIONS_DAYS_RE.match(joined) is not None:
-        names = ["d", "h", "m", "s"]
-        joined = joined.replace("d ", ":")
-    else:
-        return None
-    parts = pd.read_csv(io.StringIO(joined), sep=":", header=None, names=names, engine="c",
-                        keep_default_na=False, skip_blank_lines=False, skipinitialspace=True)
-    if len(parts) != arr.size or any(parts[c].dtype.kind not in "iuf" for c in names):
-        return None
-    d = parts["d"].astype(np.float64) if "d" in parts else 0.0
-    return (
-        d * 86400.0
-        + parts["h"].astype(np.float64) * 3600.0
-        + parts["m"].astype(np.float64) * 60.0
-        + parts["s"].astype(np.float64)
-    ).to_numpy(dtype=np.float64)
-
-
 def _durations_seconds(s: pd.Series) -> np.ndarray:
     """``[d] hh:mm:ss[.fff]`` strings (``'  3d 18:47:16.95'``) to seconds; NaN if unparseable."""
-    fast = _plain_durations(s)
+    fast = plain_durations_seconds(s, allow_days=True)
     if fast is not None:
         return fast
     parts = s.astype(str).str.extract(_DURATION_RE)

@@ -63,7 +63,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from voltlab.data.readers._text import decode, read_text, to_float
+from voltlab.data.readers._text import decode, plain_durations_seconds, read_text, to_float
 from voltlab.data.readers._unitconv import snake_case, split_header_unit
 from voltlab.data.readers.base import CyclerReader, register_reader
 from voltlab.data.schema import counter_to_cycle_cumulative, current_direction, infer_cycle_count
@@ -218,7 +218,7 @@ def parse_duration(values: pd.Series) -> np.ndarray:
     """
     if pd.api.types.is_numeric_dtype(values.dtype):
         return values.to_numpy(dtype=np.float64)
-    fast = _plain_durations(values)
+    fast = plain_durations_seconds(values, allow_days=False)
     if fast is not None:
         return fast
     s = values.astype(str).str.strip()
@@ -234,31 +234,6 @@ def parse_duration(values: pd.Series) -> np.ndarray:
     return np.where(np.isnan(dur), plain, dur)
 
 
-#: The whole column is ``h:mm:ss[.fff]`` lines (no blanks, day prefix or decimal comma).
-_PLAIN_DURATIONS_RE = re.compile(r"(?:[0-9]{1,9}:[0-9]{1,2}:[0-9]{1,2}(?:\.[0-9]*)?\n)*\Z")
-
-
-def _plain_durations(values: pd.Series) -> np.ndarray | None:
-    """Seconds of a column of plain ``h:mm:ss[.fff]`` texts via the C CSV parser; None otherwise.
-
-    Same arithmetic and number parser as the general path of :func:`parse_duration`.
-    """
-    arr = values.to_numpy(dtype=object)
-    if arr.size == 0 or not all(isinstance(v, str) for v in arr):
-        return None
-    joined = "\n".join(arr) + "\n"
-    if _PLAIN_DURATIONS_RE.match(joined) is None:
-        return None
-    parts = pd.read_csv(io.StringIO(joined), sep=":", header=None, names=["h", "m", "s"],
-                        engine="c", keep_default_na=False, skip_blank_lines=False)
-    if len(parts) != arr.size:
-        return None
-    return (
-        0.0
-        + parts["h"].astype(np.float64) * 3600.0
-        + parts["m"].astype(np.float64) * 60.0
-        + parts["s"].astype(np.float64)
-    ).to_numpy(dtype=np.float64)
 
 
 def _to_unix(values: pd.Series, timezone: str | None) -> np.ndarray:
