@@ -9,12 +9,12 @@ PYTEST_ARGS ?=
 export PYBAMM_DISABLE_TELEMETRY := true
 export MPLBACKEND := Agg
 
-.PHONY: demo test env system-deps browser-deps lint bench clean
+.PHONY: demo test env system-deps browser-deps lint bench docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,sim,torch,dev,opt,materials,scale]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,sim,torch,dev,opt,materials,scale,docs]'
 	touch $(STAMP)
 
 env: $(STAMP)
@@ -55,3 +55,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis
+
+# The documentation site (MkDocs + mkdocstrings API reference) into site/.
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --site-dir site

@@ -73,6 +73,60 @@ def mdb_export() -> str:
     return require_tool("mdb-export", "needed to read Arbin .res Access databases")
 
 
+# --------------------------------------------------------------------------- headless Chromium
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (Debian's package) through playwright; skip, or fail under VOLTLAB_REQUIRE_SHARED=1."""
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        msg = "chromium not installed (headless report test); 'make test' installs it with apt-get when root"
+        if _require_shared():
+            pytest.fail(msg)
+        pytest.skip(msg)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def check_in_browser(browser, path, timeout_ms: float = 30_000) -> dict[str, int]:
+    """Load ``path``; return counts, failing on any console error or uncaught exception."""
+    page = browser.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.goto(path.resolve().as_uri())
+    page.wait_for_load_state("load")
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('.js-plotly-plot')).every(d => d.querySelector('.main-svg'))",
+        timeout=timeout_ms,
+    )
+    counts = page.evaluate("""() => ({
+        figures: document.querySelectorAll('.js-plotly-plot').length,
+        rendered: Array.from(document.querySelectorAll('.js-plotly-plot'))
+            .filter(d => d.querySelectorAll('.main-svg .trace').length > 0 && d.getBoundingClientRect().height > 100)
+            .length,
+        traces: Array.from(document.querySelectorAll('.js-plotly-plot')).map(d => (d.data || []).length)
+            .reduce((a, b) => a + b, 0),
+        tables: document.querySelectorAll('table').length,
+    })""")
+    page.close()
+    assert not problems, problems
+    return counts
+
+
+@pytest.fixture
+def report_check(browser):
+    """``report_check(path)``: load an HTML report in Chromium, fail on any error, return element counts."""
+    return lambda path, **kw: check_in_browser(browser, path, **kw)
+
+
 def check_reader_robust(read, raw: bytes, path: Path) -> None:
     """Write ``raw`` to ``path`` and read it: success, or a VoltlabError naming the file.
 

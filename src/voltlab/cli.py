@@ -21,6 +21,7 @@ from voltlab.commands.fastcharge import fastcharge_command
 from voltlab.commands.lifetime import lifetime_app
 from voltlab.commands.materials import materials_app
 from voltlab.commands.simulate import simulate_command
+from voltlab.commands.study import study_app
 from voltlab.errors import VoltlabError
 
 app = typer.Typer(
@@ -247,18 +248,27 @@ def query(
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (store, report.html, figures).")] = Path(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (report.html, report.pdf, figures).")] = Path(
         "voltlab-demo"
     ),
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the study (default: its config's).")] = None,
+    cycling: Annotated[
+        bool, typer.Option("--cycling", help="Run the tour of the cycling-data layer on the embedded cells instead.")
+    ] = False,
 ) -> None:
-    """Run the main job on the embedded PyBaMM-generated cells, offline, and write an HTML report."""
-    from voltlab.report.demo import write_demo_report
-    from voltlab.studies.demo import run_demo
+    """Run the main job, the cathode-challenge study, offline on embedded data, and write its report."""
+    if cycling:
+        from voltlab.report.demo import write_demo_report
+        from voltlab.studies.demo import run_demo
 
-    with console.status("running the demo pipeline..."):
-        result = run_demo(out, progress=lambda msg: console.print(f"  {msg}", highlight=False))
-        report = write_demo_report(result, out)
-    console.print(f"[green]report:[/] {report}")
+        with console.status("running the cycling-data tour..."):
+            result = run_demo(out, progress=lambda msg: console.print(f"  {msg}", highlight=False))
+            report = write_demo_report(result, out)
+        console.print(f"[green]report:[/] {report}")
+        return
+    from voltlab.commands.study import run_study_command
+
+    run_study_command("cathode-challenge", out, None, None, seed)
 
 
 # Later stages' command groups, after the data commands so that --help lists them in pipeline order.
@@ -266,6 +276,7 @@ app.add_typer(lifetime_app, name="lifetime")
 app.command("simulate")(simulate_command)
 app.command("fastcharge")(fastcharge_command)
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(study_app, name="study")
 for _cmd in materials_app.registered_commands:  # materials property models: featurize / train / predict / explain
     app.registered_commands.append(_cmd)
 

@@ -34,6 +34,7 @@ __all__ = [
     "SchemaError",
     "SimulationError",
     "StoreError",
+    "StudyConfigError",
     "UnitError",
     "UnknownFormatError",
     "VoltlabError",
@@ -145,3 +146,7 @@ class OptimizationError(VoltlabError, ValueError):
 
 class SimulationError(VoltlabError, RuntimeError):
     """A PyBaMM simulation failed or its experiment is infeasible (names the cycle and step)."""
+
+
+class StudyConfigError(VoltlabError, ValueError):
+    """A study's configuration is invalid (unknown key, wrong type, value out of range)."""

@@ -4,58 +4,10 @@ figure renders (has its SVG)."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-
-@pytest.fixture(scope="module")
-def browser():
-    import shutil
-
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        msg = "chromium not installed (headless report test); 'make test' installs it with apt-get when root"
-        if os.environ.get("VOLTLAB_REQUIRE_SHARED", "") not in ("", "0", "false"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-def check_in_browser(browser, path, timeout_ms: float = 30_000) -> dict[str, int]:
-    """Load ``path``; return counts, failing on any console error or uncaught exception."""
-    page = browser.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.goto(path.resolve().as_uri())
-    page.wait_for_load_state("load")
-    page.wait_for_function(
-        "Array.from(document.querySelectorAll('.js-plotly-plot')).every(d => d.querySelector('.main-svg'))",
-        timeout=timeout_ms,
-    )
-    counts = page.evaluate("""() => ({
-        figures: document.querySelectorAll('.js-plotly-plot').length,
-        rendered: Array.from(document.querySelectorAll('.js-plotly-plot'))
-            .filter(d => d.querySelectorAll('.main-svg .trace').length > 0 && d.getBoundingClientRect().height > 100)
-            .length,
-        traces: Array.from(document.querySelectorAll('.js-plotly-plot')).map(d => (d.data || []).length)
-            .reduce((a, b) => a + b, 0),
-        tables: document.querySelectorAll('table').length,
-    })""")
-    page.close()
-    assert not problems, problems
-    return counts
-
-
-def test_lifetime_report_renders(browser, tmp_path):
+def test_lifetime_report_renders(browser, report_check, tmp_path):
     from voltlab.data.store import Store
     from voltlab.models.early_life import EarlyLifeConfig, EarlyLifePredictor
     from voltlab.models.synthetic import synthetic_cycling_fleet
@@ -75,28 +27,53 @@ def test_lifetime_report_renders(browser, tmp_path):
         references_ah={c: float(table.cells.loc[c, "reference_capacity_ah"]) for c in pred.index},
         metrics=model.evaluate_table(table),
     )
-    counts = check_in_browser(browser, path)
+    counts = report_check(path)
     assert counts["figures"] == 2 and counts["rendered"] == 2
     assert counts["traces"] >= 2 + 3 * len(pred)  # parity: ideal, band, points; trajectories: 3-4 per cell
     assert counts["tables"] >= 3
 
 
-def test_demo_report_renders(browser, tmp_path):
+def test_demo_report_renders(browser, report_check, tmp_path):
     from voltlab.report.demo import write_demo_report
     from voltlab.studies.demo import run_demo
 
     result = run_demo(tmp_path / "demo")
     path = write_demo_report(result, tmp_path / "demo")
-    counts = check_in_browser(browser, path)
+    counts = report_check(path)
     assert counts["figures"] >= 3 and counts["rendered"] == counts["figures"]
 
 
-def test_the_check_catches_errors_and_unrendered_figures(browser, tmp_path):
+def test_the_check_catches_errors_and_unrendered_figures(browser, report_check, tmp_path):
     bad = tmp_path / "bad.html"
     bad.write_text("<html><body><div id='x'></div><script>console.error('boom'); missingFn();</script></body></html>")
     with pytest.raises(AssertionError, match="console.error: boom"):
-        check_in_browser(browser, bad)
+        report_check(bad)
     empty = tmp_path / "empty.html"
     empty.write_text("<html><body><div class='js-plotly-plot'></div></body></html>")  # never renders
     with pytest.raises(Exception, match="Timeout"):
-        check_in_browser(browser, empty, timeout_ms=2_000)
+        report_check(empty, timeout_ms=2_000)
+
+
+def test_study_report_renders_every_figure_2d_and_3d(browser, report_check, tmp_path):
+    from voltlab.report.study import write_study_report
+    from voltlab.studies import Figure, Series, StudyResult
+
+    figs = [Figure("line", "line", "x", "y", [Series("a", [0, 1, 2], [1.0, 2.0, 1.5], mode="lines+markers",
+                                                     error=[0.1, 0.2, 0.1])]),
+            Figure("bar", "bar", "name", "value", [Series("b", ["p", "q"], [1.0, 2.0], mode="bar")], log_y=True),
+            Figure("cloud", "3-D", "Ni", "Co", [Series("pts", [0.6, 0.8, 0.9], [0.2, 0.1, 0.05], z=[180, 200, 210])],
+                   z_label="capacity")]
+    result = StudyResult("t", "T", "q?", "a", kpis={"k": "1"}, figures=figs,
+                         tables={"t": __import__("pandas").DataFrame({"a": [1.0]})}, notes=["n"],
+                         provenance={"seed": 0})
+    path = write_study_report(result, tmp_path, png=False, pdf=False)
+    counts = report_check(path)
+    assert counts["figures"] == 3
+    assert counts["rendered"] >= 2  # the 2-D figures draw their traces in SVG
+    page = browser.new_page()
+    page.goto(path.resolve().as_uri())
+    page.wait_for_load_state("load")
+    n_gl = page.evaluate("() => document.querySelectorAll('.js-plotly-plot .gl-container canvas, "
+                         ".js-plotly-plot canvas').length")
+    page.close()
+    assert n_gl >= 1  # the 3-D scene drew into a WebGL canvas

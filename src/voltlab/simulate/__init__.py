@@ -39,6 +39,7 @@ from voltlab.simulate.fastcharge import (
     compare_fast_charge,
     design_fast_charge,
     evaluate_protocol,
+    protocol_trace,
     write_fast_charge_report,
 )
 from voltlab.simulate.fit import GRADIENT_FREE_OPTIMISERS, FitParameter, FitResult, fit_parameters
@@ -71,6 +72,7 @@ __all__ = [
     "design_fast_charge",
     "evaluate_protocol",
     "fit_parameters",
+    "protocol_trace",
     "simulate",
     "sweep",
     "train_rl_protocol",

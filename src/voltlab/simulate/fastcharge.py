@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from voltlab.errors import SimulationError
 from voltlab.simulate.base import MODELS, SimulationSetupError, close_matches
@@ -70,6 +71,7 @@ __all__ = [
     "comparison_table",
     "design_fast_charge",
     "evaluate_protocol",
+    "protocol_trace",
     "write_fast_charge_report",
 ]
 
@@ -461,6 +463,36 @@ def evaluate_protocol(
         vmax_volt=protocol.vmax_volt, tmax_celsius=tmax, violations=tuple(violations),
         nominal_capacity_ah=run.nominal_capacity_ah, solve_time_second=elapsed, model=model, parameters=parameters,
     )
+
+
+def protocol_trace(protocol: Protocol, *, model: str = "SPMe", parameters: str = "Chen2020",
+                   period_second: float = 20.0, thermal: str = "lumped") -> pd.DataFrame:
+    """Time series of one charge: the same simulation :func:`evaluate_protocol` judges.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``time_min``, ``soc_percent``, ``c_rate`` (1/h, charge positive), ``voltage_volt``,
+        ``temperature_celsius`` and ``plating_margin_volt`` (:data:`PLATING_VARIABLE`), one row per
+        output step up to the end of the protocol.
+    """
+    run = _runner(model, parameters, thermal, _check_positive("period_second", period_second))
+    soc0 = protocol.initial_soc_percent / 100.0
+    try:
+        sol = run.solve(protocol.steps(), soc0)
+    except run._pybamm.SolverError as exc:
+        raise SimulationError(f"PyBaMM could not solve protocol {protocol.describe()!r}: {exc}",
+                              value=protocol.to_dict()) from exc
+    q = -np.asarray(sol["Discharge capacity [A.h]"].entries, dtype=float)
+    current = -np.asarray(sol["Current [A]"].entries, dtype=float)
+    return pd.DataFrame({
+        "time_min": np.asarray(sol["Time [min]"].entries, dtype=float),
+        "soc_percent": 100.0 * (soc0 + (q - q[0]) / run.nominal_capacity_ah),
+        "c_rate": current / run.nominal_capacity_ah,
+        "voltage_volt": np.asarray(sol[_VOLTAGE].entries, dtype=float),
+        "temperature_celsius": np.asarray(sol[_TEMPERATURE].entries, dtype=float),
+        "plating_margin_volt": np.asarray(sol[PLATING_VARIABLE].entries, dtype=float),
+    })
 
 
 # --------------------------------------------------------------------------- CC-CV baseline
