@@ -16,7 +16,7 @@ from voltlab.studies.lis_host import (
 )
 
 # the default campaign settings (n_train 300, 100 trees, budget 28, batch 4, n_init 8), 2 seeds, fewer CV folds
-SMALL = {"cv_folds": 3, "grid_points": 30, "n_seeds": 2}
+SMALL = {"cv_folds": 3, "grid_points": 30, "n_seeds": 2, "surrogate": "rf"}
 
 
 @pytest.fixture(scope="module")

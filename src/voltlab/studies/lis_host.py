@@ -95,10 +95,10 @@ class LisHostConfig(StudyConfig):
     budget: int = field(default=28, metadata={"help": "evaluations (on the surrogate) per campaign"})
     batch_size: int = field(default=4, metadata={"help": "suggestions per BO ask"})
     n_init: int = field(default=8, metadata={"help": "Sobol points before the model is used"})
-    n_seeds: int = field(default=3, metadata={"help": "seeds of the BO-vs-random comparison (seed, seed+1, ...)"})
+    n_seeds: int = field(default=2, metadata={"help": "seeds of the BO-vs-random comparison (seed, seed+1, ...)"})
     surrogate: Literal["gp", "rf"] = field(
-        default="rf", metadata={"help": "BO model of the campaign: rf (random forest + EI, fast) or gp (slower "
-                                        "on 2 cores)"})
+        default="gp", metadata={"help": "BO model of the campaign: gp (GP-ARD + qLogNEI, default) or rf (random "
+                                        "forest + EI: faster, but it chases the surrogate's over-predictions)"})
     grid_points: int = field(default=40, metadata={"help": "grid points per numeric parameter for the true optimum"})
 
     def validate(self) -> None:
