@@ -18,7 +18,7 @@ def run(args, capsys):
 
 
 @pytest.mark.parametrize("cmd", ["ingest", "cells", "summary", "plot", "query", "demo", "formats", "lifetime", "campaign",
-                                 "simulate", "fastcharge", "featurize", "train", "predict", "explain"])
+                                 "simulate", "fit", "fastcharge", "featurize", "train", "predict", "explain", "study"])
 def test_every_subcommand_has_help(cmd, capsys):
     code, out, _ = run([cmd, "--help"], capsys)
     assert code == 0

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from voltlab.commands.campaign import campaign_app
 from voltlab.commands.fastcharge import fastcharge_command
+from voltlab.commands.fit import fit_command
 from voltlab.commands.lifetime import lifetime_app
 from voltlab.commands.materials import materials_app
 from voltlab.commands.simulate import simulate_command
@@ -274,6 +275,7 @@ def demo(
 # Later stages' command groups, after the data commands so that --help lists them in pipeline order.
 app.add_typer(lifetime_app, name="lifetime")
 app.command("simulate")(simulate_command)
+app.command("fit")(fit_command)
 app.command("fastcharge")(fastcharge_command)
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(study_app, name="study")

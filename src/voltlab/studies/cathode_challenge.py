@@ -221,7 +221,7 @@ def run_cell(sim: Any, retention_50_percent: float, *, reference_rate: float, la
                          "capacity for 2,000 cycles in a full cell?",
                 config=CathodeChallengeConfig,
                 data="a doped-NCM table (CSV: Li, Ni, Co, Mn, M, IC, EC [, dopant, ref_doi]) to train the models on",
-                runtime="≈ 2–3 min")
+                runtime="≈ 75 s")
 def run_cathode_challenge(config: CathodeChallengeConfig, *, data: Path | None, out_dir: Path,
                           progress: Callable[[str], None]) -> StudyResult:
     """Run the study (see the module docstring)."""

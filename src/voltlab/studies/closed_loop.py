@@ -597,7 +597,7 @@ class ClosedLoopConfig(StudyConfig):
 @register_study("closed-loop", title="Multi-fidelity closed-loop optimisation of fast charging (simulated cells)",
                 question="How many full-life tests does a cheap-screen + early-prediction + BO loop save when "
                          "searching 10-minute fast-charging protocols?",
-                config=ClosedLoopConfig, data=None, runtime="≈ 60-90 s")
+                config=ClosedLoopConfig, data=None, runtime="≈ 55 s")
 def run_closed_loop(config: ClosedLoopConfig, *, data: Path | None, out_dir: Path,
                     progress: Callable[[str], None]) -> StudyResult:
     """Run the study (see the module docstring)."""

@@ -61,7 +61,7 @@ class FastChargeConfig(StudyConfig):
 @register_study("fast-charge", title="10-minute fast charging without lithium plating",
                 question="What is the fastest charge to the target SOC that keeps the plating margin, "
                          "the voltage and the temperature limits?",
-                config=FastChargeConfig, runtime="≈ 2 min (+ ≈ 3 min with rl = true)")
+                config=FastChargeConfig, runtime="≈ 100 s (+ ≈ 3 min with rl = true)")
 def run_fast_charge(config: FastChargeConfig, *, data: Path | None, out_dir: Path,
                     progress: Callable[[str], None]) -> StudyResult:
     """Run the study (see the module docstring)."""

@@ -331,7 +331,7 @@ def _truth_point(point: Mapping[str, Any]) -> dict[str, float]:
                 question="Which carbon host (pore size, surface area, surface groups, sulfur loading) gives the "
                          "highest Li–S capacity after 100 cycles?",
                 config=LisHostConfig, data="a CSV of hosts with columns " + ", ".join(LIS_COLUMNS),
-                runtime="≈ 45 s")
+                runtime="≈ 2 min (GP campaigns; ≈ 45 s with surrogate = rf)")
 def run_lis_host(config: LisHostConfig, *, data: Path | None, out_dir: Path,
                  progress: Callable[[str], None]) -> StudyResult:
     """Run the study (see the module docstring)."""

@@ -375,7 +375,7 @@ def _co_level(co: float, co_max: float) -> str:
 @register_study("ncm-cobalt", title="Less cobalt in high-nickel NCM cathodes",
                 question="Which Ni:Co:Mn ratio (+ dopant) keeps ≥ 200 mAh/g and good retention with less cobalt, "
                          "within a thermal-stability limit?",
-                config=NcmCobaltConfig, runtime="≈ 60-90 s",
+                config=NcmCobaltConfig, runtime="≈ 80 s",
                 data="the doped-NCM table (NMC_doped_with_dopant_and_doi.csv, with dopant and ref_doi columns)")
 def run_ncm_cobalt(config: NcmCobaltConfig, *, data: Path | None, out_dir: Path,
                    progress: Callable[[str], None]) -> StudyResult:

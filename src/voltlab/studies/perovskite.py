@@ -313,7 +313,7 @@ def _noise(config: PerovskiteConfig, point: Mapping[str, Any]) -> tuple[float, f
                          "stability (T80)?",
                 config=PerovskiteConfig, data="a CSV of measured compositions with columns "
                                               + ", ".join(PEROVSKITE_COLUMNS),
-                runtime="≈ 1–2 min")
+                runtime="≈ 40 s")
 def run_perovskite(config: PerovskiteConfig, *, data: Path | None, out_dir: Path,
                    progress: Callable[[str], None]) -> StudyResult:
     """Run the study (see the module docstring)."""

@@ -360,7 +360,7 @@ def _regressor(cfg: SolidElectrolyteConfig) -> Any:
 @register_study("solid-electrolyte", title=_TITLE, question=_QUESTION, config=SolidElectrolyteConfig,
                 data="a CSV with 'composition' and a conductivity column (conductivity_s_cm or "
                      "log10_conductivity_s_cm), or OBELiX all.csv / its folder",
-                runtime="≈ 40 s (embedded), ≈ 1–2 min on OBELiX")
+                runtime="≈ 50 s (embedded), ≈ 1–2 min on OBELiX")
 def run_solid_electrolyte(config: SolidElectrolyteConfig, *, data: Path | None, out_dir: Path,
                           progress: Callable[[str], None]) -> StudyResult:
     """Run the study (see the module docstring)."""
