@@ -86,8 +86,8 @@ def figure_to_matplotlib(fig: Figure) -> Any:
             y = np.asarray(s.y, float)
             ls = "--" if s.dash else "-"
             if s.error is not None:
-                ax.errorbar(x, y, yerr=np.asarray(s.error, float), fmt="o" if s.mode == "markers" else "o-",
-                            color=color, ms=4, label=s.name, capsize=2, ls="none" if s.mode == "markers" else ls)
+                ax.errorbar(x, y, yerr=np.asarray(s.error, float), marker="o", color=color, ms=4, label=s.name,
+                            capsize=2, linestyle="none" if s.mode == "markers" else ls)
             elif s.mode == "markers":
                 ax.plot(x, y, "o", color=color, ms=4, label=s.name)
             else:

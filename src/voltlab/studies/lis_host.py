@@ -35,8 +35,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from voltlab.errors import DataFormatError, SchemaError, StudyConfigError, VoltlabError
+from voltlab.errors import DataFormatError, StudyConfigError, VoltlabError
 from voltlab.studies.base import Figure, Series, StudyConfig, StudyResult, register_study, study_provenance
+from voltlab.studies.tables import numeric_column, read_csv_table
 
 __all__ = ["EMULATOR_PARAMETERS", "LIS_COLUMNS", "SURFACE_GROUPS", "LisHostConfig", "generate_lis_hosts",
            "lis_host_truth", "read_lis_hosts", "run_lis_host", "true_optimum"]
@@ -218,31 +219,12 @@ def read_lis_hosts(path: str | Path) -> pd.DataFrame:
         group, or fewer than 20 rows; the message names the file, column (and row) and the fix.
     """
     path = Path(path)
-    try:
-        df = pd.read_csv(path)
-    except Exception as exc:
-        raise DataFormatError(f"cannot read the host table as CSV ({exc}); give a comma-separated file with a "
-                              f"header row {list(LIS_COLUMNS)}", path=path) from exc
-    missing = [c for c in LIS_COLUMNS if c not in df.columns]
-    if missing:
-        raise SchemaError(f"missing column(s) {missing}; a host table needs {list(LIS_COLUMNS)} "
-                          "(capacities in mAh per g of sulfur)", path=path, column=missing[0])
-    df = df[list(LIS_COLUMNS)].copy()
+    df = read_csv_table(path, LIS_COLUMNS, what="a host table", hint="capacities in mAh per g of sulfur")
     for col in LIS_COLUMNS:
         if col == "surface_group":
             continue
-        num = pd.to_numeric(df[col], errors="coerce")
-        bad = np.flatnonzero(~np.isfinite(num.to_numpy(dtype=np.float64)))
-        if bad.size:
-            raise DataFormatError(f"value {df[col].iloc[bad[0]]!r} is not a finite number; fill or drop the row",
-                                  path=path, row=int(bad[0]), column=col, value=df[col].iloc[bad[0]])
         positive = col not in ("capacity_cycle1_mAh_g", "capacity_cycle100_mAh_g")
-        neg = np.flatnonzero(num.to_numpy() <= 0 if positive else num.to_numpy() < 0)
-        if neg.size:
-            raise DataFormatError(f"value {num.iloc[neg[0]]} must be {'> 0' if positive else '>= 0'}; check the "
-                                  "sign and unit of the column", path=path, row=int(neg[0]), column=col,
-                                  value=float(num.iloc[neg[0]]))
-        df[col] = num.astype(np.float64)
+        df[col] = numeric_column(df, col, path, low=0.0, low_open=positive, describe="> 0" if positive else ">= 0")
     groups = df["surface_group"].astype(str).str.strip()
     unknown = ~groups.isin(SURFACE_GROUPS)
     if unknown.any():

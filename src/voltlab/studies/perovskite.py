@@ -51,8 +51,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from voltlab.errors import DataFormatError, SchemaError, StudyConfigError
+from voltlab.errors import DataFormatError, StudyConfigError
 from voltlab.studies.base import Figure, Series, StudyConfig, StudyResult, register_study, study_provenance
+from voltlab.studies.tables import numeric_column, read_csv_table
 
 __all__ = ["EMULATOR_PARAMETERS", "IONIC_RADII_PM", "PEROVSKITE_COLUMNS", "PerovskiteConfig", "band_gap_ev",
            "detailed_balance_efficiency", "emulate", "read_perovskite_csv", "run_perovskite", "tolerance_factor"]
@@ -248,35 +249,15 @@ def read_perovskite_csv(path: str | Path) -> pd.DataFrame:
         the message names the file, column (and row) and the fix.
     """
     path = Path(path)
-    try:
-        df = pd.read_csv(path)
-    except Exception as exc:
-        raise DataFormatError(f"cannot read the compositions as CSV ({exc}); give a comma-separated file with a "
-                              f"header row {list(PEROVSKITE_COLUMNS)}", path=path) from exc
-    missing = [c for c in PEROVSKITE_COLUMNS if c not in df.columns]
-    if missing:
-        raise SchemaError(f"missing column(s) {missing}; the file needs {list(PEROVSKITE_COLUMNS)} (fractions in "
-                          "[0, 1] with cs + fa + ma = 1, PCE in %, T80 in hours)", path=path, column=missing[0])
-    df = df[list(PEROVSKITE_COLUMNS)].copy()
+    df = read_csv_table(path, PEROVSKITE_COLUMNS, what="the file",
+                        hint="fractions in [0, 1] with cs + fa + ma = 1, PCE in %, T80 in hours")
     for col in PEROVSKITE_COLUMNS:
-        num = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
-        bad = np.flatnonzero(~np.isfinite(num))
-        if bad.size:
-            raise DataFormatError(f"value {df[col].iloc[bad[0]]!r} is not a finite number; fill or drop the row",
-                                  path=path, row=int(bad[0]), column=col, value=df[col].iloc[bad[0]])
         if col.endswith("_fraction"):
-            out = np.flatnonzero((num < 0) | (num > 1))
-            what = "a fraction in [0, 1] (not percent)"
+            df[col] = numeric_column(df, col, path, low=0.0, high=1.0, describe="a fraction in [0, 1] (not percent)")
         elif col == "pce_percent":
-            out = np.flatnonzero((num < 0) | (num >= 100))
-            what = "a PCE in [0, 100) %"
+            df[col] = numeric_column(df, col, path, low=0.0, high=100.0, high_open=True, describe="a PCE in [0, 100) %")
         else:
-            out = np.flatnonzero(num <= 0)
-            what = "a T80 > 0 hours"
-        if out.size:
-            raise DataFormatError(f"value {num[out[0]]} is not {what}", path=path, row=int(out[0]), column=col,
-                                  value=float(num[out[0]]))
-        df[col] = num
+            df[col] = numeric_column(df, col, path, low=0.0, low_open=True, describe="a T80 > 0 hours")
     total = df["cs_fraction"] + df["fa_fraction"] + df["ma_fraction"]
     off = np.flatnonzero(np.abs(total.to_numpy() - 1.0) > 1e-3)
     if off.size:
