@@ -1,4 +1,4 @@
-"""Features: descriptors computed from cycling data (and, later, compositions and structures)."""
+"""Features: descriptors computed from cycling data compositions (Magpie) and crystal structures."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from voltlab.features.protocol import (  # charging-policy (protocol) features: 
     ChargingProtocolFeaturizer,
     parse_charging_policy,
 )
+from voltlab.features.structure import StructureFeaturizer, read_structure  # crystal-structure descriptors
 
 __all__ = [
     "PROTOCOL_FEATURES",
@@ -42,12 +43,14 @@ __all__ = [
     "ICAPeakFeaturizer",
     "MagpieFeaturizer",
     "SeversonFeaturizer",
+    "StructureFeaturizer",
     "SummarySequences",
     "composition_amounts",
     "delta_q_statistics",
     "linear_fit",
     "parse_charging_policy",
     "parse_composition",
+    "read_structure",
     "severson_early_cycles",
     "summary_sequences",
 ]

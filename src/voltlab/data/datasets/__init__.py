@@ -12,6 +12,7 @@ from voltlab.data.datasets.materials import (
     load_doped_ncm,
     load_mp_insertion_electrodes,
     load_obelix,
+    load_obelix_structures,
 )
 from voltlab.data.datasets.nasa import (
     NasaPcoeMat,
@@ -38,6 +39,7 @@ __all__ = [
     "load_nasa_pcoe_mat",
     "load_nasa_pcoe_summary",
     "load_obelix",
+    "load_obelix_structures",
     "load_per_cycle_table",
     "load_severson_batch1_summary",
     "load_severson_batch_mat",
