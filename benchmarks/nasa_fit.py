@@ -87,6 +87,35 @@ def _other_set_params(parameter_set: str) -> tuple[str, ...]:
     return (f"Electrode width [m]={w / 3:.6g}:{w * 3:.6g}", PARAMS[1])
 
 
+def _key(text: str) -> str:
+    """A JSON key from a PyBaMM name: ``'Electrode width [m]'`` -> ``'electrode_width_m'``."""
+    return "_".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
+
+
+def flat_results(payload: dict) -> dict:
+    """One level of keys, units in the names (the benchmarks' JSON convention)."""
+    out = {k: payload[k] for k in ("generated", "git", "machine", "total_runtime_second")}
+    numeric = ("rmse_millivolt", "max_abs_error_millivolt", "n_evaluations", "wall_time_second", "n_samples")
+    for prefix, r in [("headline", payload["headline"]), ("cmaes", payload["cmaes"])]:
+        for k in numeric:
+            if k in r:
+                out[f"{prefix}_{k}"] = r[k]
+        for p in r.get("fitted_parameters", []):
+            for kind in ("fitted", "std"):
+                if f"{kind}: {p}" in r:
+                    out[f"{prefix}_{kind}_{_key(p)}"] = r[f"{kind}: {p}"]
+    h = payload["headline"]
+    for k in ("cell_id", "cycle", "model", "parameter_set", "optimiser", "max_iterations", "seed"):
+        out[f"headline_{k}"] = h[k]
+    for r in payload["ageing"]:
+        if "rmse_millivolt" in r:
+            out[f"cycle{r['cycle']}_rmse_millivolt"] = r["rmse_millivolt"]
+    for r in payload["other_parameter_sets"]:
+        if "rmse_millivolt" in r:
+            out[f"set_{_key(r['parameter_set'])}_rmse_millivolt"] = r["rmse_millivolt"]
+    return out
+
+
 def _git() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE.parent, capture_output=True,
@@ -209,7 +238,7 @@ def main() -> None:
     (RESULTS / "nasa_fit.md").write_text("\n".join(lines) + "\n")
     payload = {"generated": stamp, "git": _git(), "machine": machine, "total_runtime_second": total,
                "headline": headline, "ageing": ageing, "cmaes": cmaes, "other_parameter_sets": others}
-    (RESULTS / "nasa_fit.json").write_text(json.dumps(payload, indent=1, default=str) + "\n")
+    (RESULTS / "nasa_fit.json").write_text(json.dumps(flat_results(payload), indent=1, default=str) + "\n")
     print("\n".join(lines))
 
 
