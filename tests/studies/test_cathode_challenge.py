@@ -53,6 +53,8 @@ def test_pybamm_cells_lose_the_cathode_loss_they_were_given(result):
     assert (fade > 0).all() and (fade <= loss + 0.05).all()
     assert (life >= 0.8 * 20.0 / (loss + 0.05)).all()
     assert (life > sims["simulated_cycles"]).all()
+    # a ~200 mAh/g cathode in the OKane2022 stack at 3.7 V: 300-400 Wh/kg (stack, no packaging)
+    assert sims["stack_energy_density_wh_kg"].between(300, 400).all()
     assert result.metrics["candidates_meeting_both_targets"] == ((result.tables["Shortlist (Pareto candidates)"]
                                                                   .eval("projected_cycles_to_80_percent >= 2000")
                                                                   & (result.tables["Shortlist (Pareto candidates)"]

@@ -43,6 +43,7 @@ from voltlab.simulate.fastcharge import (
     write_fast_charge_report,
 )
 from voltlab.simulate.fit import GRADIENT_FREE_OPTIMISERS, FitParameter, FitResult, fit_parameters
+from voltlab.simulate.material import CellEstimate, cell_energy_density, practical_cathode_capacity
 from voltlab.simulate.result import DEGRADATION_VARIABLES, SimulationFailure, SimulationResult
 from voltlab.simulate.rl import FastChargeEnv, RLResult, train_rl_protocol
 from voltlab.simulate.simulator import Simulator, simulate
@@ -55,6 +56,7 @@ __all__ = [
     "PLATING_VARIABLE",
     "THERMAL_OPTIONS",
     "CCCVProtocol",
+    "CellEstimate",
     "ChargeProtocol",
     "FastChargeDesign",
     "FastChargeEnv",
@@ -68,10 +70,12 @@ __all__ = [
     "SimulationSpec",
     "Simulator",
     "cccv_baseline",
+    "cell_energy_density",
     "compare_fast_charge",
     "design_fast_charge",
     "evaluate_protocol",
     "fit_parameters",
+    "practical_cathode_capacity",
     "protocol_trace",
     "simulate",
     "sweep",

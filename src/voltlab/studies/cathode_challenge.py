@@ -68,6 +68,8 @@ class CathodeChallengeConfig(StudyConfig):
     n_cells: int = field(default=3, metadata={"help": "shortlisted candidates cycled in PyBaMM"})
     sim_cycles: int = field(default=30, metadata={"help": "cycles simulated per candidate (then extrapolated)"})
     compare_random: bool = field(default=True, metadata={"help": "also run random search at the same budget"})
+    average_voltage_volt: float = field(default=3.7, metadata={"help": "average discharge voltage assumed for the "
+                                                                       "stack energy density", "unit": "V"})
 
     def validate(self) -> None:
         for key in ("ni_bounds", "co_bounds", "mn_bounds"):
@@ -90,6 +92,9 @@ class CathodeChallengeConfig(StudyConfig):
                          ("cycle_target", 1)):
             if getattr(self, key) < low:
                 raise StudyConfigError(f"config key {key!r} must be >= {low}, got {getattr(self, key)}")
+        if not 2.5 <= self.average_voltage_volt <= 5.0:
+            raise StudyConfigError(f"config key 'average_voltage_volt' must be in [2.5, 5] V, got "
+                                   f"{self.average_voltage_volt}")
         if not 50.0 <= self.capacity_target_mah_g <= 350.0:
             raise StudyConfigError("config key 'capacity_target_mah_g' must be in [50, 350] mAh/g, "
                                    f"got {self.capacity_target_mah_g}")
@@ -227,6 +232,7 @@ def run_cathode_challenge(config: CathodeChallengeConfig, *, data: Path | None, 
     """Run the study (see the module docstring)."""
     from voltlab.features import MagpieFeaturizer
     from voltlab.models import PropertyRegressor, regression_metrics
+    from voltlab.simulate import cell_energy_density
     from voltlab.studies.loop import compare_with_random, convergence_figure, run_campaign
 
     cfg = config
@@ -344,11 +350,14 @@ def run_cathode_challenge(config: CathodeChallengeConfig, *, data: Path | None, 
         cyc = deg["cycle_count"].to_numpy(dtype=np.float64)
         ret = deg["discharge_capacity_ah"].to_numpy(dtype=np.float64) / float(deg["discharge_capacity_ah"].iloc[0])
         life = project_cycle_life(cyc, ret)
+        stack = cell_energy_density(float(c[cap_col]), cfg.average_voltage_volt, parameters="OKane2022")
         sim_rows.append({"formula": c["formula"], "cathode_loss_percent_per_cycle": lam_cycle,
                          "simulated_lam_pe_percent_per_cycle": float(deg["lam_pe_percent"].iloc[-1]) / cyc[-1],
                          "lam_rate_constant_s-1": rate, "simulated_cycles": int(cyc[-1]),
                          "retention_at_last_simulated_cycle_percent": 100 * ret[-1],
-                         "projected_cycles_to_80_percent": life})
+                         "projected_cycles_to_80_percent": life,
+                         "stack_energy_density_wh_kg": stack.gravimetric_energy_density_wh_kg,
+                         "stack_energy_density_wh_l": stack.volumetric_energy_density_wh_l})
         fade_series.append(Series(c["formula"], cyc.tolist(), (100 * ret).tolist(), mode="lines+markers"))
     sims = pd.DataFrame(sim_rows)
     if len(shortlist):
@@ -392,11 +401,13 @@ def run_cathode_challenge(config: CathodeChallengeConfig, *, data: Path | None, 
         metrics["best_projected_cycles_to_80_percent"] = float(best["projected_cycles_to_80_percent"])
         best_row = shortlist[shortlist["formula"] == best["formula"]].iloc[0]
         metrics["best_capacity_mah_g"] = float(best_row[cap_col])
+        metrics["best_stack_energy_density_wh_kg"] = float(best["stack_energy_density_wh_kg"])
     kpis = {"lab rows": f"{len(lab)}", "Pareto candidates": f"{len(shortlist)}",
             "meet both targets": f"{len(winners)}",
             "capacity model CV MAE": f"{metrics['capacity_cv_mae_mah_g']:.1f} mAh/g"}
     if "best_projected_cycles_to_80_percent" in metrics:
         kpis["best projected cycle life"] = f"{metrics['best_projected_cycles_to_80_percent']:.0f} cycles"
+        kpis["its electrode-stack energy"] = f"{metrics['best_stack_energy_density_wh_kg']:.0f} Wh/kg"
     if len(winners):
         w = winners.iloc[0]
         answer = (f"{len(winners)} candidate(s) meet both targets; the first is {w['formula']} with "
@@ -413,7 +424,10 @@ def run_cathode_challenge(config: CathodeChallengeConfig, *, data: Path | None, 
              "Cycle life is a projection: the cathode's 50-cycle half-cell loss is taken as its rate of active-"
              "material loss in a graphite|NMC811 full cell (PyBaMM OKane2022, SPM, SEI + stress-driven LAM), "
              "the simulated fade is extrapolated linearly to 80 %. Real cells add electrolyte and anode ageing "
-             "beyond the SEI model."]
+             "beyond the SEI model.",
+             f"Stack energy density: voltlab.simulate.cell_energy_density with the OKane2022 cell design (anode and "
+             f"N/P ratio kept, the cathode coating scaled to the candidate's capacity), at an assumed "
+             f"{cfg.average_voltage_volt:g} V average discharge voltage; packaging excluded."]
     tables = {"Shortlist (Pareto candidates)": shortlist, "PyBaMM cycling of the shortlist": sims,
               "Lab data": lab, "BO campaign log": loop.log}
     camp.close()
