@@ -61,16 +61,22 @@ if TYPE_CHECKING:
     from voltlab.optimize import Campaign
 
 __all__ = [
+    "FADE_PLATING",
+    "FADE_SEI",
     "PLATING_VARIABLE",
     "CCCVProtocol",
     "ChargeProtocol",
+    "FadeEvaluation",
+    "FadeParetoDesign",
     "FastChargeDesign",
     "ProtocolEvaluation",
     "cccv_baseline",
     "compare_fast_charge",
     "comparison_table",
     "design_fast_charge",
+    "design_fast_charge_pareto",
     "evaluate_protocol",
+    "protocol_fade",
     "protocol_trace",
     "write_fast_charge_report",
 ]
@@ -896,3 +902,447 @@ def write_fast_charge_report(comparison: Mapping[str, Any], path: str | Path) ->
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     return out
+
+
+# --------------------------------------------------------------------------- fade after N cycles
+FADE_SEI = "solvent-diffusion limited"
+"""PyBaMM ``"SEI"`` option of :func:`protocol_fade` (O'Kane et al. 2022 use it with OKane2022)."""
+
+FADE_PLATING = "partially reversible"
+"""PyBaMM ``"lithium plating"`` option of :func:`protocol_fade` (stripping included; ``"irreversible"``
+plates at every rate with OKane2022, ~7 % fade in 5 cycles even at C/2)."""
+
+_PLATING_LOSS = "Loss of capacity to negative lithium plating [A.h]"
+_LLI = "Loss of lithium inventory [%]"
+
+
+@dataclass(frozen=True, slots=True)
+class FadeEvaluation:
+    """A charge protocol cycled ``cycles`` times with SEI and lithium-plating ageing.
+
+    Attributes
+    ----------
+    protocol
+        The protocol cycled (its steps, then the discharge and the rest).
+    cycles
+        Cycles simulated.
+    capacity_fade_percent
+        ``100 * (1 - Q_N / Q_1)`` with ``Q_k`` the charge passed by the discharge step of cycle ``k``, %.
+    lli_percent
+        PyBaMM's ``"Loss of lithium inventory [%]"`` at the end of the last cycle, % (from the start).
+    plating_loss_ah
+        ``"Loss of capacity to negative lithium plating [A.h]"`` at the end of the last cycle, Ah.
+    sei_loss_ah
+        ``"Loss of capacity to negative SEI [A.h]"`` at the end of the last cycle, Ah.
+    time_to_target_min
+        Time from the start of cycle 1 to the target SOC, min (``inf`` if never reached).
+    discharge_capacity_ah
+        Discharge capacity of each cycle, Ah.
+    min_plating_margin_volt
+        Minimum of :data:`PLATING_VARIABLE` over the charge of cycle 1 up to the target, V.
+    model, parameters, thermal, discharge
+        The simulation's PyBaMM model, parameter set, thermal option and discharge step.
+    solve_time_second
+        Wall time of the solve, s.
+    """
+
+    protocol: Protocol
+    cycles: int
+    capacity_fade_percent: float
+    lli_percent: float
+    plating_loss_ah: float
+    sei_loss_ah: float
+    time_to_target_min: float
+    discharge_capacity_ah: tuple[float, ...]
+    min_plating_margin_volt: float
+    model: str
+    parameters: str
+    thermal: str
+    discharge: str
+    solve_time_second: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat JSON-ready form (units in the keys)."""
+        return {
+            "protocol": self.protocol.describe(), "cycles": self.cycles,
+            "capacity_fade_percent": self.capacity_fade_percent, "lli_percent": self.lli_percent,
+            "plating_loss_ah": self.plating_loss_ah, "sei_loss_ah": self.sei_loss_ah,
+            "time_to_target_min": self.time_to_target_min, "min_plating_margin_volt": self.min_plating_margin_volt,
+            "model": self.model, "parameters": self.parameters, "thermal": self.thermal,
+            "discharge": self.discharge,
+        }
+
+
+class _FadeRunner:
+    """Ageing simulations in unified experiment mode, one build per (step structure, cycle count)."""
+
+    def __init__(self, model: str, parameters: str, thermal: str, period_second: float) -> None:
+        from voltlab.simulate.simulator import import_pybamm
+
+        pybamm = import_pybamm()
+        if model not in MODELS:
+            raise SimulationSetupError(
+                f"model={model!r} is not a PyBaMM model voltlab knows{close_matches(model, MODELS)}; "
+                f"use 'SPMe' (default) or 'SPM'", value=model)
+        sets = sorted(pybamm.parameter_sets.keys())
+        if parameters not in sets:
+            raise SimulationSetupError(
+                f"parameters={parameters!r} is not a PyBaMM parameter set{close_matches(parameters, sets)}; "
+                "OKane2022 has the SEI and plating parameters", value=parameters)
+        self._pybamm = pybamm
+        self.period_second = float(period_second)
+        opts = {"SEI": FADE_SEI, "lithium plating": FADE_PLATING, "thermal": thermal}
+        try:
+            self._model = getattr(pybamm.lithium_ion, model)(opts)
+        except pybamm.OptionError as exc:
+            raise SimulationSetupError(f"PyBaMM rejected model {model} with options {opts}: {exc}",
+                                       value=opts) from exc
+        self._pv = pybamm.ParameterValues(parameters)
+        self.nominal_capacity_ah = float(self._pv["Nominal cell capacity [A.h]"])
+        self.upper_cutoff_volt = float(self._pv["Upper voltage cut-off [V]"])
+        self._sims: dict[tuple[Any, ...], Any] = {}
+        self.builds = 0
+
+    def solve(self, steps: Sequence[str], cycles: int, initial_soc: float) -> Any:
+        pybamm = self._pybamm
+        exp = pybamm.Experiment([tuple(steps)] * cycles, period=f"{self.period_second:g} seconds")
+        key = (cycles, *(s.unified_branch_repr() for s in exp.steps[: len(steps)]))
+        sim = self._sims.get(key)
+        if sim is None:
+            try:
+                sim = pybamm.Simulation(self._model, parameter_values=self._pv.copy(), experiment=exp,
+                                        solver=pybamm.IDAKLUSolver(), experiment_model_mode="unified")
+            except KeyError as exc:
+                raise SimulationSetupError(f"the parameter set lacks an ageing parameter: {exc}; use OKane2022",
+                                           value=str(exc)) from exc
+            self._sims[key] = sim
+            self.builds += 1
+        else:
+            sim.experiment = exp
+        return sim.solve(initial_soc=initial_soc)
+
+
+_FADE_RUNNERS: dict[tuple[str, str, str, float], _FadeRunner] = {}
+
+
+def _fade_runner(model: str, parameters: str, thermal: str, period_second: float) -> _FadeRunner:
+    key = (model, parameters, thermal, float(period_second))
+    if key not in _FADE_RUNNERS:
+        _FADE_RUNNERS[key] = _FadeRunner(model, parameters, thermal, period_second)
+    return _FADE_RUNNERS[key]
+
+
+def protocol_fade(
+    protocol: Protocol,
+    *,
+    cycles: int = 10,
+    model: str = "SPMe",
+    parameters: str = "OKane2022",
+    discharge: str = "Discharge at 1C until 2.5 V",
+    rest: str = "Rest for 10 minutes",
+    thermal: str = "isothermal",
+    period_second: float = 30.0,
+) -> FadeEvaluation:
+    """Cycle a charge protocol ``cycles`` times with SEI and lithium-plating ageing; fade and time to target.
+
+    One cycle is the protocol's steps, then ``discharge`` and ``rest``. The model has the
+    :data:`FADE_SEI` SEI and :data:`FADE_PLATING` lithium-plating submodels (PyBaMM ``"SEI"`` and
+    ``"lithium plating"`` options); it is built once per step structure and cycle count and reused
+    (unified experiment mode, as :func:`evaluate_protocol`).
+
+    Parameters
+    ----------
+    protocol
+        A :class:`ChargeProtocol` or :class:`CCCVProtocol`; cycle 1 starts at its initial SOC.
+    cycles
+        Number of cycles, >= 2 (fade is cycle ``cycles`` against cycle 1).
+    model
+        ``"SPMe"`` (default; the electrolyte potential enters the plating overpotential) or ``"SPM"``.
+    parameters
+        PyBaMM parameter set with SEI and plating parameters (``"OKane2022"``, LG M50, 5 Ah).
+    discharge, rest
+        PyBaMM step strings after the charge.
+    thermal
+        PyBaMM thermal option: ``"isothermal"`` (default; ageing at the ambient 25 °C, so fade reflects
+        the protocol, not self-heating, which lowers plating in the lumped model) or ``"lumped"``.
+    period_second
+        Output interval, s.
+
+    Returns
+    -------
+    FadeEvaluation
+
+    Raises
+    ------
+    SimulationSetupError
+        Bad ``cycles``, model, parameter set, step string or ``vmax_volt`` above the set's cut-off.
+    SimulationError
+        The solver failed or stopped before the last cycle; the message names the protocol.
+    """
+    if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 2:
+        raise SimulationSetupError(f"cycles must be an integer >= 2 (fade is cycle N vs cycle 1), got {cycles!r}",
+                                   value=cycles)
+    if thermal not in ("isothermal", "lumped"):
+        raise SimulationSetupError(f"thermal must be 'isothermal' or 'lumped', got {thermal!r}", value=thermal)
+    run = _fade_runner(model, parameters, thermal, _check_positive("period_second", period_second))
+    pybamm = run._pybamm
+    for name, step in (("discharge", discharge), ("rest", rest)):
+        try:
+            pybamm.step.string(step)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise SimulationSetupError(f"{name}={step!r} is not a PyBaMM step string ({exc}); e.g. "
+                                       "'Discharge at 1C until 2.5 V'", value=step) from exc
+    if protocol.vmax_volt > run.upper_cutoff_volt + 1e-9:
+        raise SimulationSetupError(
+            f"vmax_volt={protocol.vmax_volt:g} V is above the upper voltage cut-off of {parameters!r} "
+            f"({run.upper_cutoff_volt:g} V)", value=protocol.vmax_volt)
+    charge_steps = protocol.steps()
+    steps = [*charge_steps, discharge, rest]
+    soc0 = protocol.initial_soc_percent / 100.0
+    where = f"protocol {protocol.describe()!r} ({model}, {parameters}, {cycles} cycles)"
+    t0 = time.perf_counter()
+    try:
+        sol = run.solve(steps, cycles, soc0)
+    except pybamm.SolverError as exc:
+        raise SimulationError(f"PyBaMM could not cycle {where}: {exc}", value=protocol.to_dict()) from exc
+    elapsed = time.perf_counter() - t0
+    cyc = list(getattr(sol, "cycles", None) or [])
+    if len(cyc) < cycles:
+        raise SimulationError(f"PyBaMM stopped {where} after {len(cyc)} of {cycles} cycles (solver failure); lower "
+                              "the C-rates", value=protocol.to_dict())
+    q_dis = []
+    for k, c in enumerate(cyc, 1):
+        st = c.steps[len(charge_steps)]
+        if isinstance(st, pybamm.EmptySolution):
+            raise SimulationError(f"the discharge of cycle {k} of {where} was skipped", value=protocol.to_dict())
+        q = np.asarray(st["Discharge capacity [A.h]"].entries, dtype=float)
+        q_dis.append(float(q[-1] - q[0]))
+    first = cyc[0]
+    t_min = np.asarray(first["Time [min]"].entries, dtype=float)
+    qc = -np.asarray(first["Discharge capacity [A.h]"].entries, dtype=float)
+    qc = qc - qc[0]
+    eta = np.asarray(first[PLATING_VARIABLE].entries, dtype=float)
+    soc = 100.0 * (soc0 + qc / run.nominal_capacity_ah)
+    level = protocol.target_soc_percent - _SOC_TOL
+    hit = np.nonzero(soc >= level)[0]
+    t80, eta_min = math.inf, float(eta.min())
+    if hit.size:
+        i = int(hit[0])
+        frac = 1.0 if i == 0 or soc[i] == soc[i - 1] else float((level - soc[i - 1]) / (soc[i] - soc[i - 1]))
+        j = max(i - 1, 0)
+        t80 = float(t_min[j] + frac * (t_min[i] - t_min[j]))
+        eta_min = min(float(eta[: i + 1].min()), float(eta[j] + frac * (eta[i] - eta[j])))
+    sv = sol.summary_variables
+
+    def last(name: str) -> float:
+        try:
+            return float(np.asarray(sv[name], dtype=float).reshape(-1)[cycles - 1])
+        except (KeyError, IndexError, TypeError):
+            return math.nan
+
+    return FadeEvaluation(
+        protocol=protocol, cycles=cycles, capacity_fade_percent=100.0 * (1.0 - q_dis[-1] / q_dis[0]),
+        lli_percent=last(_LLI), plating_loss_ah=last(_PLATING_LOSS),
+        sei_loss_ah=last("Loss of capacity to negative SEI [A.h]"), time_to_target_min=t80,
+        discharge_capacity_ah=tuple(q_dis), min_plating_margin_volt=eta_min, model=model, parameters=parameters,
+        thermal=thermal, discharge=discharge, solve_time_second=elapsed)
+
+
+@dataclass
+class FadeParetoDesign:
+    """Result of :func:`design_fast_charge_pareto`.
+
+    Attributes
+    ----------
+    front
+        Pareto-optimal feasible protocols (time to target, fade), sorted by time.
+    baseline
+        The CC-CV baseline cycled the same way (``None`` if it failed).
+    hypervolume
+        Hypervolume of the feasible observations after each complete evaluation (utility units,
+        min x %; maximisation form, see :meth:`~voltlab.optimize.Campaign.hypervolume_trace`).
+    ref_point
+        Reference point of the trace, objective units ``(time min, fade %)``.
+    campaign
+        The two-objective voltlab :class:`~voltlab.optimize.Campaign`.
+    evaluations
+        Every protocol cycled, in order, with its feasibility evaluation (``None`` if that failed).
+    failures
+        ``(protocol, reason)`` of every evaluation told as failed.
+    """
+
+    front: list[FadeEvaluation]
+    baseline: FadeEvaluation | None
+    hypervolume: list[float]
+    ref_point: tuple[float, ...]
+    campaign: Campaign
+    evaluations: list[tuple[FadeEvaluation, ProtocolEvaluation | None]] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def dominating_baseline(self) -> list[FadeEvaluation]:
+        """Front members at least as fast and as gentle as the baseline, strictly better in one."""
+        b = self.baseline
+        if b is None:
+            return []
+        return [e for e in self.front if e.time_to_target_min <= b.time_to_target_min
+                and e.capacity_fade_percent <= b.capacity_fade_percent
+                and (e.time_to_target_min < b.time_to_target_min or e.capacity_fade_percent < b.capacity_fade_percent)]
+
+
+def design_fast_charge_pareto(
+    *,
+    budget: int = 16,
+    seed: int = 0,
+    cycles: int = 5,
+    ref_point: Sequence[float] | None = None,
+    windows: Sequence[float] = (0, 40, 80),
+    c_bounds: tuple[float, float] = (0.3, 2.5),
+    model: str = "SPMe",
+    parameters: str = "OKane2022",
+    vmax_volt: float = 4.2,
+    tmax_celsius: float = 45.0,
+    min_plating_margin_volt: float | None = 0.0,
+    baseline_c_rate: float = 1.0,
+    discharge: str = "Discharge at 1C until 2.5 V",
+    n_init: int | None = None,
+    surrogate: str = "gp",
+    campaign_path: str | Path | None = None,
+    period_second: float = 30.0,
+) -> FadeParetoDesign:
+    """Two-objective BO of a multi-step CC protocol: minimise time to target and fade after ``cycles`` cycles.
+
+    Objectives ``time_to_target_min`` and ``capacity_fade_percent`` (both minimised, from one
+    :func:`protocol_fade` simulation; qLogNEHVI with ``surrogate="gp"``). Outcome constraints as in
+    :func:`design_fast_charge`, from :func:`evaluate_protocol` (lumped thermal, same model and set):
+    ``max_temperature_celsius <= tmax_celsius`` and, unless ``min_plating_margin_volt`` is ``None``,
+    ``min_plating_margin_volt >= min_plating_margin_volt``. A protocol whose ageing run or feasibility
+    run fails, or that breaks the voltage limit or misses the target, is told as failed. The
+    constant-rate protocol at ``baseline_c_rate`` is told first.
+
+    Parameters
+    ----------
+    budget
+        Protocols the campaign proposes, >= 1.
+    seed
+        Campaign seed.
+    cycles
+        Ageing cycles per protocol, >= 2.
+    ref_point
+        Reference point ``(time min, fade %)``; ``None``: the campaign's rule (nadir minus 10 % of range).
+    windows
+        SOC window boundaries, %.
+    c_bounds
+        Bounds of each window's C-rate, 1/h.
+    model, parameters, discharge, period_second
+        As :func:`protocol_fade`.
+    vmax_volt, tmax_celsius
+        Voltage limit (V) and temperature limit (°C).
+    min_plating_margin_volt
+        Lowest allowed plating margin of the lumped charge, V; ``None`` drops the constraint.
+    baseline_c_rate
+        C-rate of the CC-CV baseline, 1/h.
+    n_init, surrogate, campaign_path
+        As :func:`design_fast_charge` (``n_init`` default ``max(4, 2 * windows)``).
+
+    Returns
+    -------
+    FadeParetoDesign
+
+    Raises
+    ------
+    SimulationSetupError
+        Bad budget, bounds, cycles or ref_point.
+    """
+    from voltlab.optimize import Campaign, Objective, OutcomeConstraint, Real, SearchSpace
+
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise SimulationSetupError(f"budget must be an integer >= 1 (protocols to simulate), got {budget!r}",
+                                   value=budget)
+    if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 2:
+        raise SimulationSetupError(f"cycles must be an integer >= 2, got {cycles!r}", value=cycles)
+    lo, hi = (float(c) for c in c_bounds)
+    if not (0 < lo < hi and math.isfinite(hi)):
+        raise SimulationSetupError(f"c_bounds must be (low, high) C-rates with 0 < low < high, got {c_bounds!r}",
+                                   value=c_bounds)
+    if ref_point is not None and (len(tuple(ref_point)) != 2
+                                  or not all(math.isfinite(float(r)) for r in ref_point)):
+        raise SimulationSetupError(f"ref_point must be (time min, fade %), two finite numbers, got {ref_point!r}",
+                                   value=ref_point)
+    template = ChargeProtocol(tuple(windows), (1.0,) * (len(tuple(windows)) - 1), vmax_volt)
+    w = template.soc_windows_percent
+    names = _window_names(w)
+    k = len(names)
+    space = SearchSpace([Real(n, lo, hi) for n in names])
+    cons = [OutcomeConstraint("max_temperature_celsius", "<=", float(tmax_celsius))]
+    if min_plating_margin_volt is not None:
+        cons.append(OutcomeConstraint("min_plating_margin_volt", ">=", float(min_plating_margin_volt)))
+    if campaign_path is None:
+        campaign_path = Path(tempfile.mkdtemp(prefix="voltlab-fastcharge-fade-")) / "fade.campaign"
+    n0 = min(budget, n_init if n_init is not None else max(4, 2 * k))
+    camp = Campaign.create(campaign_path, space, [Objective("time_to_target_min", "minimize"),
+                                                 Objective("capacity_fade_percent", "minimize")], cons,
+                           seed=seed, n_init=n0, surrogate=surrogate, ref_point=ref_point, num_restarts=2,
+                           raw_samples=64, mc_samples=64, overwrite=True)
+    evaluations: list[tuple[FadeEvaluation, ProtocolEvaluation | None]] = []
+    failures: list[tuple[str, str]] = []
+    by_key: dict[tuple[float, ...], FadeEvaluation] = {}
+
+    def run(rates: Sequence[float]) -> tuple[dict[str, float] | None, str]:
+        p = ChargeProtocol(w, tuple(float(r) for r in rates), vmax_volt)
+        try:
+            fe = protocol_fade(p, cycles=cycles, model=model, parameters=parameters, discharge=discharge,
+                               period_second=period_second)
+        except SimulationError as exc:
+            failures.append((p.describe(), str(exc)))
+            return None, str(exc)
+        try:
+            pe: ProtocolEvaluation | None = evaluate_protocol(p, model=model, parameters=parameters,
+                                                              tmax_celsius=tmax_celsius,
+                                                              period_second=period_second)
+        except SimulationError as exc:
+            pe = None
+            reason = f"feasibility run of {p.describe()!r} failed: {exc}"
+        evaluations.append((fe, pe))
+        if pe is None:
+            failures.append((p.describe(), reason))
+            return None, reason
+        other = [v for v in pe.violations if v.startswith(("voltage", "SOC"))]
+        if other or not math.isfinite(fe.time_to_target_min):
+            reason = "; ".join(other) or f"{p.describe()!r} did not reach the target in the ageing run"
+            failures.append((p.describe(), reason))
+            return None, reason
+        by_key[tuple(round(r, 9) for r in p.c_rates)] = fe
+        out = {"time_to_target_min": fe.time_to_target_min, "capacity_fade_percent": fe.capacity_fade_percent,
+               "max_temperature_celsius": pe.max_temperature_celsius}
+        if min_plating_margin_volt is not None:
+            out["min_plating_margin_volt"] = pe.min_plating_margin_volt
+        return out, ""
+
+    c0 = min(max(float(baseline_c_rate), lo), hi)
+    vals, _ = run([c0] * k)
+    if vals is not None:
+        camp.tell(dict.fromkeys(names, c0), vals)
+    for _ in range(budget):
+        [s] = camp.ask(1)
+        vals, reason = run([s.point[n] for n in names])
+        if vals is None:
+            camp.tell(s.id, failed=True, reason=reason)
+        else:
+            camp.tell(s.id, vals)
+    front = []
+    for s in camp.pareto_front():
+        key = tuple(round(float(s.point[n]), 9) for n in names)
+        if key in by_key:
+            front.append(by_key[key])
+    front.sort(key=lambda e: (e.time_to_target_min, e.capacity_fade_percent))
+    trace, ref_u = camp.hypervolume_trace()
+    ref = tuple(-float(r) for r in ref_u)  # both objectives minimised: utility = -value
+    try:
+        base: FadeEvaluation | None = protocol_fade(
+            CCCVProtocol(float(baseline_c_rate), vmax_volt, w[0], w[-1]), cycles=cycles, model=model,
+            parameters=parameters, discharge=discharge, period_second=period_second)
+    except SimulationError as exc:
+        base = None
+        failures.append((f"CC-CV {baseline_c_rate:g}C baseline", str(exc)))
+    return FadeParetoDesign(front=front, baseline=base, hypervolume=[float(x) for x in trace], ref_point=ref,
+                            campaign=camp, evaluations=evaluations, failures=failures)

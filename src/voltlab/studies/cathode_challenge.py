@@ -416,8 +416,11 @@ def run_cathode_challenge(config: CathodeChallengeConfig, *, data: Path | None, 
     elif len(sims):
         answer = (f"No candidate meets both targets: the best simulated cathode, {best['formula']}, projects "
                   f"{best['projected_cycles_to_80_percent']:.0f} cycles at {metrics['best_capacity_mah_g']:.0f} mAh/g "
-                  f"(targets {cfg.capacity_target_mah_g:g} mAh/g and {cfg.cycle_target} cycles). The capacity–"
-                  "retention trade-off of the Pareto front says by how much retention must improve.")
+                  f"(targets {cfg.capacity_target_mah_g:g} mAh/g and {cfg.cycle_target} cycles): its simulated "
+                  f"full-cell fade of {20.0 / best['projected_cycles_to_80_percent']:.3f} %/cycle would have to fall "
+                  f"to {20.0 / cfg.cycle_target:.3f} %/cycle "
+                  f"({cfg.cycle_target / best['projected_cycles_to_80_percent']:.1f}× lower). The Pareto front "
+                  "shows the capacity each point of retention costs.")
     else:
         answer = "The BO found no candidate on the Pareto front; widen the bounds or raise the budget."
     notes = [f"Lab data: {source}.",
