@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from voltlab.models.base import check_xy, require_fitted
+from voltlab.models.graph import CGCNNRegressor, structure_graph  # torch/PyG load on first use
 from voltlab.models.health import (  # SOH, RUL intervals, degradation rate, knees, anomalies
     CycleAnomalyDetector,
     GroupConformalRegressor,
@@ -54,6 +55,7 @@ from voltlab.models.sequence import (  # torch is imported on first use, not her
 )
 
 __all__ = [
+    "CGCNNRegressor",
     "CycleAnomalyDetector",
     "GroupConformalRegressor",
     "KneeFit",
@@ -95,6 +97,7 @@ __all__ = [
     "rmse",
     "rul_dataset",
     "screening_funnel",
+    "structure_graph",
     "synthetic_fade_trajectories",
     "trajectory_features",
     "trajectory_residuals",
