@@ -71,6 +71,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from voltlab.errors import DataFormatError, DependencyError
 from voltlab.features.structure import read_structure
 from voltlab.models.base import require_fitted
+from voltlab.models.sequence import _resolve_device  # one device rule for voltlab's torch models
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
@@ -237,23 +238,6 @@ def structure_graph(
         edge_distance=torch.as_tensor(dist, dtype=torch.float32),
         edge_attr=torch.as_tensor(attr, dtype=torch.float32), num_nodes=n,
     )
-
-
-def _resolve_device(device: Any) -> Any:
-    torch = _torch()
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise DataFormatError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:<index>', got {device!r}",
-                              value=device) from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise DependencyError(f"device={device!r} asks for CUDA but torch.cuda.is_available() is False; use "
-                              "device='cpu' or device='auto'", value=device)
-    if dev.type not in ("cpu", "cuda"):
-        raise DataFormatError(f"device must be a CPU or CUDA device, got {device!r}", value=device)
-    return dev
 
 
 def _build_network(n_node_features: int, edge_dim: int, hidden: int, n_layers: int) -> Any:

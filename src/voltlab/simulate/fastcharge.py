@@ -316,22 +316,29 @@ class ProtocolEvaluation:
 
 
 # --------------------------------------------------------------------------- runner
+def _pybamm_for(model: str, parameters: str, *, model_hint: str, set_hint: str = "") -> Any:
+    """PyBaMM, after checking that ``model`` and ``parameters`` exist (errors name them and close matches)."""
+    from voltlab.simulate.simulator import import_pybamm
+
+    pybamm = import_pybamm()
+    if model not in MODELS:
+        raise SimulationSetupError(
+            f"model={model!r} is not a PyBaMM model voltlab knows{close_matches(model, MODELS)}; {model_hint}",
+            value=model)
+    sets = sorted(pybamm.parameter_sets.keys())
+    if parameters not in sets:
+        raise SimulationSetupError(
+            f"parameters={parameters!r} is not a PyBaMM parameter set{close_matches(parameters, sets)}{set_hint}",
+            value=parameters)
+    return pybamm
+
+
 class _Runner:
     """A PyBaMM simulation in unified experiment mode, rebuilt only when the step structure changes."""
 
     def __init__(self, model: str, parameters: str, thermal: str, period_second: float) -> None:
-        from voltlab.simulate.simulator import import_pybamm
-
-        pybamm = import_pybamm()
-        if model not in MODELS:
-            raise SimulationSetupError(
-                f"model={model!r} is not a PyBaMM model voltlab knows{close_matches(model, MODELS)}; "
-                f"use one of {', '.join(MODELS)} (SPMe or DFN for the plating margin)", value=model)
-        sets = sorted(pybamm.parameter_sets.keys())
-        if parameters not in sets:
-            raise SimulationSetupError(
-                f"parameters={parameters!r} is not a PyBaMM parameter set{close_matches(parameters, sets)}",
-                value=parameters)
+        pybamm = _pybamm_for(model, parameters,
+                             model_hint=f"use one of {', '.join(MODELS)} (SPMe or DFN for the plating margin)")
         self.model_name, self.parameters = model, parameters
         self.period_second = float(period_second)
         self._pybamm = pybamm
@@ -977,18 +984,8 @@ class _FadeRunner:
     """Ageing simulations in unified experiment mode, one build per (step structure, cycle count)."""
 
     def __init__(self, model: str, parameters: str, thermal: str, period_second: float) -> None:
-        from voltlab.simulate.simulator import import_pybamm
-
-        pybamm = import_pybamm()
-        if model not in MODELS:
-            raise SimulationSetupError(
-                f"model={model!r} is not a PyBaMM model voltlab knows{close_matches(model, MODELS)}; "
-                f"use 'SPMe' (default) or 'SPM'", value=model)
-        sets = sorted(pybamm.parameter_sets.keys())
-        if parameters not in sets:
-            raise SimulationSetupError(
-                f"parameters={parameters!r} is not a PyBaMM parameter set{close_matches(parameters, sets)}; "
-                "OKane2022 has the SEI and plating parameters", value=parameters)
+        pybamm = _pybamm_for(model, parameters, model_hint="use 'SPMe' (default) or 'SPM'",
+                             set_hint="; OKane2022 has the SEI and plating parameters")
         self._pybamm = pybamm
         self.period_second = float(period_second)
         opts = {"SEI": FADE_SEI, "lithium plating": FADE_PLATING, "thermal": thermal}
