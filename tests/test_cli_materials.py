@@ -93,6 +93,30 @@ def test_featurize_and_group_split(electrodes, tmp_path):
     assert card["n_test"] == int(table["family"].isin(test).sum()) > 0
 
 
+def test_featurize_in_parallel_and_to_a_folder(electrodes, tmp_path):
+    """--workers and a folder --out give the same numbers as the one-process table."""
+    runner = CliRunner()
+    assert runner.invoke(materials_app, ["featurize", str(electrodes), "--out", str(tmp_path / "one.csv")]).exit_code == 0
+    one = pd.read_csv(tmp_path / "one.csv")
+    res = runner.invoke(materials_app, ["featurize", str(electrodes), "--out", str(tmp_path / "two.csv"),
+                                        "--workers", "2", "--partition-size", "97"])
+    assert res.exit_code == 0, res.output
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "two.csv"), one)
+    res = runner.invoke(materials_app, ["featurize", str(electrodes), "--out", str(tmp_path / "feats"),
+                                        "--workers", "2", "--partition-size", "97"])
+    assert res.exit_code == 0, res.output
+    parts = sorted((tmp_path / "feats").glob("part-*.parquet"))
+    assert len(parts) == -(-len(one) // 97) and f"({len(parts)} Parquet parts)" in " ".join(res.output.split())
+    folder = pd.read_parquet(tmp_path / "feats")
+    assert folder["formula"].tolist() == one["formula"].tolist()
+    np.testing.assert_allclose(folder.iloc[:, 1:].to_numpy(), one.iloc[:, 1:].to_numpy(), rtol=1e-12, equal_nan=True)
+    res = runner.invoke(materials_app, ["featurize", str(electrodes), "--out", str(tmp_path / "feats")])
+    assert isinstance(res.exception, DataFormatError) and "--overwrite" in str(res.exception)
+    res = runner.invoke(materials_app, ["featurize", str(electrodes), "--out", str(tmp_path / "feats"),
+                                        "--overwrite"])
+    assert res.exit_code == 0, res.output
+
+
 def test_errors_name_the_file_column_and_fix(electrodes, tmp_path):
     runner = CliRunner()
     res = runner.invoke(materials_app, ["train", str(electrodes), "--target", "voltage"])

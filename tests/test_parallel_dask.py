@@ -131,6 +131,26 @@ def test_cluster_results_equal_the_local_run(cluster):
     assert remote == local
 
 
+def _fails_first_time(path: str) -> str:
+    """Raises on its first call for ``path`` (a marker file records the call), succeeds on the second."""
+    marker = Path(path)
+    if not marker.exists():
+        marker.write_text("called")
+        raise RuntimeError(f"first call for {marker.name}")
+    return marker.name
+
+
+def test_chunked_tasks_retry_and_report_each_item(cluster, tmp_path):
+    """Chunks of 2 on the cluster: a flaky item succeeds on its retry, a failing one reports only itself."""
+    flaky = [str(tmp_path / f"m{k}") for k in range(5)]
+    ok = {i: (r, e) for i, r, e in parallel_map(_fails_first_time, flaky, scheduler=cluster["address"], chunksize=2)}
+    assert {i: r for i, (r, _) in ok.items()} == {p: Path(p).name for p in flaky}
+    out = {i: (r, e) for i, r, e in parallel_map(_inverse, [1, 0, 4, 5, 0], scheduler=cluster["address"],
+                                                 chunksize=2, retries=0)}
+    assert out[4] == (0.25, None) and out[5] == (0.2, None) and out[1] == (1.0, None)
+    assert isinstance(out[0][1], ZeroDivisionError)
+
+
 def test_errors_come_back_per_item(cluster, monkeypatch):
     monkeypatch.setenv(SCHEDULER_ENV, cluster["address"])  # the environment alone moves work to the cluster
     out = {i: (r, e) for i, r, e in parallel_map(_inverse, [1, 0, 4], retries=0)}
@@ -138,15 +158,17 @@ def test_errors_come_back_per_item(cluster, monkeypatch):
     assert out[0][0] is None and isinstance(out[0][1], ZeroDivisionError)
 
 
-def test_every_task_once_when_a_worker_is_killed_mid_sweep(doomed_cluster):
-    """SIGKILL one of the two workers after the first results: every item still comes back exactly once."""
+@pytest.mark.parametrize("chunksize", [1, 3])
+def test_every_task_once_when_a_worker_is_killed_mid_sweep(doomed_cluster, chunksize):
+    """SIGKILL one of the two workers after the first results: every item still comes back exactly once
+    (one item per task, and chunks of 3 items, whose lost chunk is re-run whole on the other worker)."""
     items = list(range(24))
     seen: dict[int, int] = {}
     pids = set()
     killed = False
     cluster = doomed_cluster
     victim = cluster["workers"][0]
-    for item, res, err in parallel_map(_slow_square, items, scheduler=cluster["address"]):
+    for item, res, err in parallel_map(_slow_square, items, scheduler=cluster["address"], chunksize=chunksize):
         assert err is None, err
         assert item not in seen
         seen[item], pid = res
@@ -249,3 +271,20 @@ def test_featurisation_on_the_cluster(cluster):
     import pandas as pd
 
     pd.testing.assert_frame_equal(remote, local)
+
+
+def test_featurisation_to_parquet_on_the_cluster(cluster, tmp_path):
+    """Each worker writes its own parts; the dataset equals the local features, row for row."""
+    import pandas as pd
+
+    from voltlab.features import MagpieFeaturizer
+    from voltlab.features.distributed import featurize_to_parquet
+
+    formulas = [f"Na{1 + k % 3}Fe{1 + k % 2}P{1 + k % 2}O{4 + k % 4}" for k in range(300)] + ["Xx2O", "LiCoO2"]
+    local = MagpieFeaturizer().featurize_many(formulas, ignore_errors=True)
+    out = featurize_to_parquet(MagpieFeaturizer(), formulas, tmp_path / "feats", partition_size=40,
+                               scheduler=cluster["address"], ignore_errors=True)
+    assert out.parts == 8 and list(out.errors) == [300]
+    table = out.read()
+    assert table["formula"].tolist() == formulas
+    pd.testing.assert_frame_equal(table.drop(columns="formula"), local)

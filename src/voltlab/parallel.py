@@ -26,7 +26,10 @@ See ``docs/scale.md`` for SLURM (dask-jobqueue) and Kubernetes set-ups.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import os
+import pickle
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from typing import Any, Literal, TypeVar
@@ -98,6 +101,7 @@ def parallel_map(
     backend: Backend = "process",
     scheduler: str | None = None,
     retries: int = 1,
+    chunksize: int | None = 1,
 ) -> Iterator[tuple[T, R | None, BaseException | None]]:
     """Apply ``func`` to every item, yielding ``(item, result, error)`` in completion order.
 
@@ -120,14 +124,20 @@ def parallel_map(
         Dask scheduler address; with it (or ``$VOLTLAB_SCHEDULER``) the Dask
         backend is used.
     retries
-        Dask only: extra runs of a task that raised before its error is
-        reported (tasks lost with a dead worker are rescheduled by Dask
+        Dask only: extra runs of an item whose ``func`` raised, before its error
+        is reported (tasks lost with a dead worker are rescheduled by Dask
         regardless).
+    chunksize
+        Items per task for the process and Dask backends (default 1). ``None``
+        picks about 16 tasks per worker thread: for many short items (a 50 ms
+        simulation each), where one task per item would cost the client as
+        much CPU as the workers spend. Items of a chunk run one after another
+        on one worker; their results are still yielded one by one.
 
     Raises
     ------
     VoltlabError
-        Bad ``workers``, ``backend`` or scheduler address.
+        Bad ``workers``, ``backend``, ``chunksize`` or scheduler address.
     DependencyError
         The Dask backend without ``distributed`` installed.
 
@@ -144,9 +154,12 @@ def parallel_map(
         raise VoltlabError(f"backend must be one of {_BACKENDS}, got {backend!r}", value=backend)
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise VoltlabError(f"retries must be an integer >= 0, got {retries!r}", value=retries)
+    if chunksize is not None and (isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1):
+        raise VoltlabError(f"chunksize must be an integer >= 1 or None (automatic), got {chunksize!r}",
+                           value=chunksize)
     address = resolve_scheduler(scheduler)
     if address is not None or backend == "dask":
-        yield from _dask_map(func, todo, n, address, retries)
+        yield from _dask_map(func, todo, n, address, retries, chunksize)
         return
     if backend == "serial" or n == 1 or len(todo) <= 1:
         for item in todo:
@@ -155,19 +168,58 @@ def parallel_map(
             except Exception as exc:  # noqa: BLE001 - reported to the caller per item
                 yield item, None, exc
         return
+    chunks = _chunks(len(todo), chunksize, n)
     pool: Executor = (
-        ProcessPoolExecutor(max_workers=min(n, len(todo)))
+        ProcessPoolExecutor(max_workers=min(n, len(chunks)))
         if backend == "process"
-        else ThreadPoolExecutor(max_workers=min(n, len(todo)))
+        else ThreadPoolExecutor(max_workers=min(n, len(chunks)))
     )
     with pool:
-        futures = {pool.submit(func, item): item for item in todo}
+        futures = {pool.submit(_run_chunk, func, 0, [todo[k] for k in chunk]): chunk for chunk in chunks}
         for fut in as_completed(futures):
-            item = futures[fut]
+            yield from _unchunk(todo, futures[fut], fut)
+
+
+def _chunks(n_items: int, chunksize: int | None, threads: int) -> list[range]:
+    """Index ranges of the tasks: ``chunksize`` items each, or about 8 tasks per thread (None)."""
+    size = chunksize if chunksize is not None else max(1, -(-n_items // (16 * max(threads, 1))))
+    return [range(s, min(s + size, n_items)) for s in range(0, n_items, size)]
+
+
+def _run_chunk(func: Callable[[T], R], retries: int, chunk: list[T]) -> list[tuple[R | None, BaseException | None]]:
+    """One task: ``func`` on each item of the chunk, each error caught (and retried) per item."""
+    out: list[tuple[R | None, BaseException | None]] = []
+    for item in chunk:
+        for attempt in range(retries + 1):
             try:
-                yield item, fut.result(), None
+                out.append((func(item), None))
+                break
             except Exception as exc:  # noqa: BLE001 - reported to the caller per item
-                yield item, None, exc
+                if attempt == retries:
+                    out.append((None, _picklable(exc)))
+    return out
+
+
+def _picklable(exc: BaseException) -> BaseException:
+    """``exc``, or a VoltlabError with its message when it cannot travel back from a worker process."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:  # noqa: BLE001 - any pickling failure
+        return VoltlabError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+def _unchunk(todo: list[T], chunk: range, fut: Any) -> Iterator[tuple[T, R | None, BaseException | None]]:
+    """Per-item ``(item, result, error)`` of one finished chunk task (every item fails with it if the
+    task itself failed, e.g. Dask's KilledWorker)."""
+    try:
+        pairs = fut.result()
+    except Exception as exc:  # noqa: BLE001 - reported to the caller per item
+        for k in chunk:
+            yield todo[k], None, exc
+        return
+    for k, (result, error) in zip(chunk, pairs, strict=True):
+        yield todo[k], result, error
 
 
 def _dask_client(address: str | None, n_workers: int) -> tuple[Any, Any]:
@@ -190,8 +242,35 @@ def _dask_client(address: str | None, n_workers: int) -> tuple[Any, Any]:
     return Client(cluster, set_as_default=False), cluster
 
 
+class _Boxed:
+    """One work item, opaque to Dask: the graph builder would otherwise walk every element of a
+    list or tuple item (50,000 formulas per featurisation partition) looking for futures."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __reduce__(self) -> tuple[Any, tuple[Any]]:
+        return _Boxed, (self.value,)
+
+
+def _worker_threads(client: Any, fallback: int) -> int:
+    """Worker threads on the cluster now (``fallback`` while none has joined yet)."""
+    try:
+        threads = sum(client.nthreads().values())
+    except Exception:  # noqa: BLE001 - a scheduler that cannot answer: assume the requested size
+        threads = 0
+    return max(int(threads), fallback if threads == 0 else 1, 1)
+
+
+def _run_boxed_chunk(func: Callable[[T], R], retries: int, boxed: _Boxed) -> list[tuple[R | None, BaseException | None]]:
+    return _run_chunk(func, retries, boxed.value)
+
+
 def _dask_map(
-    func: Callable[[T], R], todo: list[T], n_workers: int, address: str | None, retries: int
+    func: Callable[[T], R], todo: list[T], n_workers: int, address: str | None, retries: int,
+    chunksize: int | None,
 ) -> Iterator[tuple[T, R | None, BaseException | None]]:
     if not todo:
         return
@@ -199,22 +278,29 @@ def _dask_map(
     try:
         from distributed import as_completed as dask_completed
 
-        # pure=False: equal items are still separate tasks (each item yields once, in any order).
-        futures = client.map(func, todo, pure=False, retries=retries)
-        index = {f.key: k for k, f in enumerate(futures)}
+        chunks = _chunks(len(todo), chunksize, _worker_threads(client, n_workers))
+        # Tasks go out in a window of about two per worker thread, topped up as each finishes, not all
+        # at once: submitting 10^6 formulas in one graph kept every worker idle for ~1.5 s while the
+        # client pickled them, and a window also bounds what the scheduler holds.
+        task = functools.partial(_run_boxed_chunk, func, retries)
+        pending = iter(chunks)
+        chunk_of: dict[str, range] = {}
         with client.as_current():  # as_completed looks up "the" client; ours is not the global default
-            completed = dask_completed(futures)
-        del futures  # only as_completed holds them now: each result is freed once fetched
-        for fut in completed:
-            item = todo[index[fut.key]]
-            try:
-                result = fut.result()
-            except Exception as exc:  # noqa: BLE001 - reported to the caller per item (KilledWorker too)
-                fut.release()
-                yield item, None, exc
-                continue
+            completed = dask_completed()
+
+        def submit(count: int) -> None:
+            for chunk in itertools.islice(pending, count):
+                # pure=False: equal items are still separate tasks (each item yields once, in any order).
+                fut = client.submit(task, _Boxed([todo[k] for k in chunk]), pure=False)
+                chunk_of[fut.key] = chunk
+                completed.add(fut)
+
+        submit(2 * _worker_threads(client, n_workers))
+        for done, fut in enumerate(completed, start=1):
+            # one more task per finished one; every 16th, re-count the threads (an adaptive cluster grows)
+            submit(1 if done % 16 else max(1, 2 * _worker_threads(client, n_workers) - completed.count()))
+            yield from _unchunk(todo, chunk_of.pop(fut.key), fut)
             fut.release()
-            yield item, result, None
     finally:
         client.close()
         if cluster is not None:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from voltlab.errors import DataFormatError, SchemaError
 from voltlab.features import MagpieFeaturizer
-from voltlab.features.distributed import featurize_dask_dataframe, featurize_partitions
+from voltlab.features.distributed import (
+    DATASET_META,
+    featurize_dask_dataframe,
+    featurize_partitions,
+    featurize_to_parquet,
+)
 
 FORMULAS = [f"Li{1 + k % 7}Fe{1 + k % 3}P{k % 2 + 1}O{4 + k % 5}" for k in range(300)] + [
     "LiCoO2", "Li6.25La3Zr1.25Ta0.75O12", "LiNi0.8Co0.1Mn0.1O2", "Na3V2(PO4)3"]
@@ -55,3 +62,47 @@ def test_dask_local_cluster_and_dataframe(reference):
     np.testing.assert_allclose(out[reference.columns].to_numpy(), reference.to_numpy(), rtol=0, atol=0)
     with pytest.raises(SchemaError, match="no column 'composition'"):
         featurize_dask_dataframe(ddf, "composition", MagpieFeaturizer())
+
+
+@pytest.mark.parametrize("backend", ["serial", "process"])
+def test_parquet_dataset_equals_one_call(reference, tmp_path, backend):
+    done = []
+    out = featurize_to_parquet(MagpieFeaturizer(), FORMULAS, tmp_path / "feats", partition_size=37, workers=2,
+                               backend=backend, progress=done.append)
+    assert (out.n_rows, out.n_features, out.parts) == (len(FORMULAS), 143, 9)
+    assert sorted(p.name for p in out.path.glob("part-*.parquet"))[-1] == "part-00008.parquet"
+    assert done[-1] == len(FORMULAS) and not list(out.path.glob(".*"))  # no temporary file left
+    table = out.read()
+    assert table["formula"].tolist() == FORMULAS  # rows in input order across the parts
+    pd.testing.assert_frame_equal(table.drop(columns="formula"), reference)
+    pd.testing.assert_frame_equal(pd.read_parquet(out.path).drop(columns="formula"), reference)
+    duckdb = pytest.importorskip("duckdb")
+    mean = duckdb.sql(f"select avg(magpie_mean_atomic_weight_g_per_mol) from read_parquet('{out.path}/*.parquet')")
+    assert mean.fetchall()[0][0] == pytest.approx(reference["magpie_mean_atomic_weight_g_per_mol"].mean(), rel=1e-12)
+    meta = json.loads((out.path / DATASET_META).read_text())
+    assert meta["n_rows"] == len(FORMULAS) and meta["parts"] == 9 and meta["errors"] == {}
+
+
+def test_parquet_dataset_errors_and_folder_rules(tmp_path):
+    items = ["LiCoO2", "Xx2O", "NaCl", "LiFePO4", "Li7La3Zr2O12Qq"]
+    out = featurize_to_parquet(MagpieFeaturizer(), items, tmp_path / "f", partition_size=2, backend="serial",
+                               ignore_errors=True)
+    assert sorted(out.errors) == [1, 4] and "Xx" in out.errors[1]
+    table = out.read()
+    assert table.iloc[[1, 4], 1:].isna().all(axis=None) and not table.iloc[[0, 2, 3], 1:10].isna().any(axis=None)
+    assert json.loads((out.path / DATASET_META).read_text())["errors"]["4"] == out.errors[4]
+    with pytest.raises(DataFormatError, match="already holds a features dataset; pass overwrite=True"):
+        featurize_to_parquet(MagpieFeaturizer(), items[:2], out.path, backend="serial", ignore_errors=True)
+    again = featurize_to_parquet(MagpieFeaturizer(), ["NaCl"], out.path, backend="serial", overwrite=True)
+    assert again.parts == 1 and again.read()["formula"].tolist() == ["NaCl"]  # old parts gone
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "thesis.docx").write_text("x")
+    with pytest.raises(DataFormatError, match="not a voltlab features dataset"):
+        featurize_to_parquet(MagpieFeaturizer(), items, tmp_path / "notes", backend="serial", overwrite=True)
+    (tmp_path / "file.parquet").write_text("x")
+    with pytest.raises(DataFormatError, match="is a file"):
+        featurize_to_parquet(MagpieFeaturizer(), items, tmp_path / "file.parquet", backend="serial")
+    with pytest.raises(DataFormatError, match=r"formulas 0\.\.1: .*Xx.*ignore_errors=True"):
+        featurize_to_parquet(MagpieFeaturizer(), items, tmp_path / "g", partition_size=2, backend="serial")
+    with pytest.raises(DataFormatError, match="is also a feature name"):
+        featurize_to_parquet(MagpieFeaturizer(), items, tmp_path / "h", formula_column="magpie_minimum_number")

@@ -106,29 +106,84 @@ def _features(df: pd.DataFrame, formula_column: str, path: Path) -> tuple[pd.Dat
 
     formulas = _column(df, formula_column, path, "--formula-column").astype(str)
     feats = MagpieFeaturizer().featurize_many(formulas, ignore_errors=True)
-    bad = feats.attrs["errors"]
-    if len(bad) == len(df):
-        r, msg = next(iter(bad.items()))
-        raise DataFormatError(f"no formula could be parsed (first: {msg}); check --formula-column", path=path,
-                              row=int(r), column=formula_column)
+    _check_some_parsed(feats.attrs["errors"], len(df), path, formula_column)
     return feats, list(formulas)
 
 
 @materials_app.command("featurize")
 def featurize(
     table: Annotated[Path, typer.Argument(help="CSV or Parquet table with a formula column.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Features table to write (.csv or .parquet).")] = Path(
-        "features.csv"),
+    out: Annotated[Path, typer.Option("--out", "-o", help=(
+        "Features table to write (.csv or .parquet), or a folder (no suffix): a Parquet dataset whose parts "
+        "the workers write themselves, for millions of formulas."))] = Path("features.csv"),
     formula_column: FormulaOption = "formula",
+    workers: Annotated[int, typer.Option(help="Local worker processes (1: in this process).", min=1)] = 1,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Dask scheduler address (tcp://host:port) to featurise on; default $VOLTLAB_SCHEDULER.")] = None,
+    partition_size: Annotated[int, typer.Option(help="Formulas per task (and per part file).", min=1)] = 50_000,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing features folder.")] = False,
 ) -> None:
     """Magpie composition features (143 per formula, units in the names) of every row."""
+    from voltlab.parallel import resolve_scheduler
+
     df = read_table(table)
-    feats, formulas = _features(df, formula_column, table)
-    feats.insert(0, formula_column, formulas)
-    write_table(feats, out)
-    bad = feats.attrs.get("errors", {})
-    console.print(f"{len(feats)} rows x {feats.shape[1] - 1} features -> {out}"
+    formulas = _column(df, formula_column, table, "--formula-column").astype(str).tolist()
+    address = resolve_scheduler(scheduler)
+    if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        n_rows, n_features, bad = _featurize_folder(formulas, out, formula_column, workers, address,
+                                                    partition_size, overwrite)
+        where = f"{out}/ ({-(-n_rows // partition_size)} Parquet parts)"
+    else:
+        if workers > 1 or address is not None:
+            feats = _featurize_parallel(formulas, workers, address, partition_size)
+        else:
+            feats, formulas = _features(df, formula_column, table)
+        _check_some_parsed(feats.attrs.get("errors", {}), len(formulas), table, formula_column)
+        feats.insert(0, formula_column, formulas)
+        write_table(feats, out)
+        n_rows, n_features, bad, where = len(feats), feats.shape[1] - 1, feats.attrs.get("errors", {}), str(out)
+    console.print(f"{n_rows} rows x {n_features} features -> {where}"
                   + (f" ({len(bad)} unparseable formulas have NaN features)" if bad else ""))
+
+
+def _check_some_parsed(bad: dict[int, str], n_rows: int, path: Path, formula_column: str) -> None:
+    if n_rows and len(bad) == n_rows:
+        r, msg = next(iter(bad.items()))
+        raise DataFormatError(f"no formula could be parsed (first: {msg}); check --formula-column", path=path,
+                              row=int(r), column=formula_column)
+
+
+def _progress_bar(total: int) -> tuple[Any, Any]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("[bold]featurize"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=Console(stderr=True), transient=True)
+    task = bar.add_task("", total=total)
+    return bar, lambda done: bar.update(task, completed=done)
+
+
+def _featurize_parallel(formulas: list[str], workers: int, address: str | None, partition_size: int) -> pd.DataFrame:
+    from voltlab.features import MagpieFeaturizer
+    from voltlab.features.distributed import featurize_partitions
+
+    bar, progress = _progress_bar(len(formulas))
+    with bar:
+        return featurize_partitions(MagpieFeaturizer(), formulas, partition_size=partition_size, workers=workers,
+                                    scheduler=address, ignore_errors=True, progress=progress)
+
+
+def _featurize_folder(formulas: list[str], out: Path, formula_column: str, workers: int, address: str | None,
+                      partition_size: int, overwrite: bool) -> tuple[int, int, dict[int, str]]:
+    from voltlab.features import MagpieFeaturizer
+    from voltlab.features.distributed import featurize_to_parquet
+
+    bar, progress = _progress_bar(len(formulas))
+    with bar:
+        res = featurize_to_parquet(MagpieFeaturizer(), formulas, out, partition_size=partition_size,
+                                   workers=workers, scheduler=address, ignore_errors=True, overwrite=overwrite,
+                                   formula_column=formula_column, progress=progress)
+    _check_some_parsed(res.errors, res.n_rows, out, formula_column)
+    return res.n_rows, res.n_features, res.errors
 
 
 def _split(kind: SplitKind, X: Any, df: pd.DataFrame, group_column: str | None, test_fraction: float, seed: int,

@@ -7,6 +7,11 @@ processes by default; a Dask cluster with ``scheduler=`` or
 ``$VOLTLAB_SCHEDULER``) and puts the rows back in input order, so the result
 equals ``featurizer.featurize_many(formulas)`` whatever the backend.
 
+:func:`featurize_to_parquet` is the form for very many formulas: each worker writes
+its partition's features straight to one Parquet file of a dataset folder and only
+a row count travels back, so one client never receives the whole table (10^6
+formulas x 143 features is 1.1 GB of float64).
+
 :func:`featurize_dask_dataframe` does the same lazily on a Dask DataFrame
 (``map_partitions``), for tables larger than memory (e.g. read with
 ``dask.dataframe.read_parquet``).
@@ -14,7 +19,12 @@ equals ``featurizer.featurize_many(formulas)`` whatever the backend.
 
 from __future__ import annotations
 
+import json
+import os
+import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,7 +32,7 @@ import pandas as pd
 
 from voltlab.errors import DataFormatError, SchemaError
 
-__all__ = ["featurize_dask_dataframe", "featurize_partitions"]
+__all__ = ["ParquetFeatures", "featurize_dask_dataframe", "featurize_partitions", "featurize_to_parquet"]
 
 
 def _featurize_partition(job: tuple[Any, int, list[Any], bool]) -> tuple[int, np.ndarray, dict[int, str]]:
@@ -98,7 +108,9 @@ def featurize_partitions(
         raise DataFormatError(f"partition_size must be an integer >= 1, got {partition_size!r}", value=partition_size)
     items = list(formulas)
     labels = list(featurizer.feature_labels())
-    out = np.full((len(items), len(labels)), np.nan)
+    # np.empty, not np.full: 10^6 x 143 float64 is 1.1 GB, and every row is written below
+    # (the partitions cover 0..n-1 exactly once), so pre-filling would cost a serial pass.
+    out = np.empty((len(items), len(labels)), dtype=np.float64)
     errors: dict[int, str] = {}
     jobs = [(featurizer, s, items[s:s + partition_size], ignore_errors) for s in range(0, len(items), partition_size)]
     done = 0
@@ -114,6 +126,7 @@ def featurize_partitions(
             raise error
         assert result is not None
         _, values, errs = result
+        assert values.shape[0] == len(job[2]), "a partition returned the wrong number of rows"
         out[start:start + values.shape[0]] = values
         errors.update({start + int(k): v for k, v in errs.items()})
         done += values.shape[0]
@@ -163,3 +176,189 @@ def featurize_dask_dataframe(ddf: Any, column: str, featurizer: Any, *, ignore_e
         return pd.concat([pdf, feats], axis=1)
 
     return ddf.map_partitions(_part, meta=meta)
+
+
+#: Metadata file of a features dataset folder (Parquet readers skip names starting with ``_``).
+DATASET_META = "_voltlab_features.json"
+
+
+@dataclass(frozen=True)
+class ParquetFeatures:
+    """A features dataset written by :func:`featurize_to_parquet`.
+
+    Attributes
+    ----------
+    path
+        The folder: ``part-00000.parquet``, ``part-00001.parquet``, ... (rows in
+        input order across the sorted part names) and ``_voltlab_features.json``.
+    n_rows, n_features
+        Table shape, without the formula column.
+    parts
+        Number of part files.
+    errors
+        Position in the input -> message, for formulas that gave NaN features.
+    """
+
+    path: Path
+    n_rows: int
+    n_features: int
+    parts: int
+    errors: dict[int, str] = field(default_factory=dict)
+
+    def read(self) -> pd.DataFrame:
+        """The whole table (formula column first), rows in input order."""
+        import pyarrow.parquet as pq
+
+        return pq.read_table(self.path).to_pandas()  # part names sort in input order
+
+
+def _part_name(k: int) -> str:
+    return f"part-{k:05d}.parquet"
+
+
+def _write_partition(job: tuple[Any, int, int, list[Any], bool, str, str]) -> tuple[int, int, dict[int, str]]:
+    """Featurise one partition on a worker and write it as ``part-KKKKK.parquet`` (atomic rename)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    featurizer, k, _, items, ignore_errors, folder, formula_column = job
+    df = featurizer.featurize_many(items, ignore_errors=ignore_errors)
+    values = np.asfortranarray(df.to_numpy(dtype=np.float64))  # contiguous columns: no copy per column
+    columns = [pa.array([str(x) for x in items], type=pa.string())]
+    columns += [pa.array(values[:, j]) for j in range(values.shape[1])]
+    table = pa.Table.from_arrays(columns, names=[formula_column, *map(str, df.columns)])
+    target = Path(folder) / _part_name(k)
+    # A worker that dies mid-write leaves only a hidden temporary file; the re-run task writes the
+    # part again under the same name, so no part is ever half-written or present twice.
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        # no dictionary pages or statistics: floats rarely repeat, and both cost ~60 % of the write
+        pq.write_table(table, tmp, compression="snappy", use_dictionary=[formula_column], write_statistics=False)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return k, len(items), dict(df.attrs.get("errors", {}))
+
+
+def featurize_to_parquet(
+    featurizer: Any,
+    formulas: Sequence[Any],
+    path: str | os.PathLike[str],
+    *,
+    partition_size: int = 50_000,
+    workers: int | None = None,
+    backend: str = "process",
+    scheduler: str | None = None,
+    ignore_errors: bool = False,
+    overwrite: bool = False,
+    formula_column: str = "formula",
+    progress: Callable[[int], None] | None = None,
+) -> ParquetFeatures:
+    """Featurise many formulas into a Parquet dataset folder, each partition written by its worker.
+
+    Parameters
+    ----------
+    featurizer
+        A featuriser with ``featurize_many`` (e.g. :class:`~voltlab.features.MagpieFeaturizer`).
+    formulas
+        Formula strings (or pymatgen Compositions), shape (n,).
+    path
+        Dataset folder to create. On a cluster it must be on storage every
+        worker can write (a shared file system).
+    partition_size
+        Formulas per part file (and per task).
+    workers, backend, scheduler
+        See :func:`voltlab.parallel.parallel_map`.
+    ignore_errors
+        Invalid formulas give NaN rows, listed in ``errors``.
+    overwrite
+        Replace the part files of an existing dataset at ``path``.
+    formula_column
+        Name of the first column, the formula as text.
+    progress
+        Called with the number of formulas written after each partition.
+
+    Returns
+    -------
+    ParquetFeatures
+        The folder and its shape; ``.read()`` loads it, as do
+        ``pandas.read_parquet(path)`` and DuckDB's ``read_parquet('path/*.parquet')``.
+
+    Raises
+    ------
+    DataFormatError
+        An invalid formula (``ignore_errors=False``), a bad partition size, a
+        featuriser without ``featurize_many``, or ``path`` holding files other
+        than a voltlab features dataset (or one, without ``overwrite``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from voltlab.features import MagpieFeaturizer
+    >>> out = featurize_to_parquet(MagpieFeaturizer(), ["LiFePO4", "LiCoO2", "NaCl"], tempfile.mkdtemp() + "/f",
+    ...                            partition_size=2, backend="serial")
+    >>> out.parts, out.read().shape
+    (2, (3, 144))
+    """
+    from voltlab.parallel import parallel_map
+
+    _check_featurizer(featurizer)
+    if isinstance(partition_size, bool) or not isinstance(partition_size, (int, np.integer)) or partition_size < 1:
+        raise DataFormatError(f"partition_size must be an integer >= 1, got {partition_size!r}", value=partition_size)
+    folder = Path(path)
+    _prepare_folder(folder, overwrite)
+    items = list(formulas)
+    labels = list(featurizer.feature_labels())
+    if formula_column in labels:
+        raise DataFormatError(f"formula_column {formula_column!r} is also a feature name; choose another",
+                              value=formula_column)
+    jobs = [(featurizer, k, s, items[s:s + partition_size], ignore_errors, str(folder), formula_column)
+            for k, s in enumerate(range(0, len(items), partition_size))]
+    errors: dict[int, str] = {}
+    done = 0
+    for job, result, error in parallel_map(_write_partition, jobs, workers=workers, backend=backend,  # type: ignore[arg-type]
+                                           scheduler=scheduler):
+        if error is not None:
+            if isinstance(error, DataFormatError):
+                raise DataFormatError(
+                    f"formulas {job[2]}..{job[2] + len(job[3]) - 1}: {error}; fix the formula or pass "
+                    f"ignore_errors=True (the parts written so far stay in {folder})", value=job[2], path=folder,
+                ) from error
+            raise error
+        assert result is not None
+        _, n, errs = result
+        errors.update({job[2] + int(i): msg for i, msg in errs.items()})
+        done += n
+        if progress is not None:
+            progress(done)
+    for stale in folder.glob(".part-*.tmp"):  # left by a worker that died mid-write (its task re-ran)
+        stale.unlink(missing_ok=True)
+    meta = {"n_rows": len(items), "n_features": len(labels), "parts": len(jobs), "partition_size": partition_size,
+            "featurizer": type(featurizer).__name__, "formula_column": formula_column,
+            "errors": {str(k): v for k, v in sorted(errors.items())}}
+    tmp = folder / f".{DATASET_META}.tmp"
+    tmp.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / DATASET_META)
+    return ParquetFeatures(folder, len(items), len(labels), len(jobs), dict(sorted(errors.items())))
+
+
+def _prepare_folder(folder: Path, overwrite: bool) -> None:
+    """Create ``folder``, or empty a previous features dataset there (``overwrite``)."""
+    if folder.exists() and not folder.is_dir():
+        raise DataFormatError(f"{folder} is a file; featurize_to_parquet writes a folder of part files, give a "
+                              "folder path", path=folder)
+    if folder.is_dir():
+        present = list(folder.iterdir())
+        ours = [p for p in present if p.name == DATASET_META or (p.name.startswith("part-") and p.suffix == ".parquet")
+                or (p.name.startswith(".part-") and p.suffix == ".tmp") or p.name == f".{DATASET_META}.tmp"]
+        if len(ours) < len(present):
+            other = sorted(p.name for p in present if p not in ours)[:3]
+            raise DataFormatError(f"{folder} holds files that are not a voltlab features dataset ({other}); "
+                                  "give an empty or new folder", path=folder)
+        if ours and not overwrite:
+            raise DataFormatError(f"{folder} already holds a features dataset; pass overwrite=True "
+                                  "(--overwrite) to replace it, or give a new folder", path=folder)
+        for p in ours:
+            p.unlink()
+    folder.mkdir(parents=True, exist_ok=True)

@@ -130,7 +130,7 @@ def sweep(
     if lend:
         _WORKER_SIMULATORS[simulator.spec] = simulator
     try:
-        for job, res, err in parallel_map(_solve_point, jobs, workers=workers,
+        for job, res, err in parallel_map(_solve_point, jobs, workers=workers, chunksize=None,
                                           backend="dask" if on_cluster else "process", scheduler=scheduler):
             if err is not None:
                 errors[job[0]] = err
