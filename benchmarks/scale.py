@@ -24,7 +24,11 @@ What one run measures
    the same two clusters. Every worker builds the model before the clock starts (a fixed
    ~5 s per worker, equal for 1 and 2 workers; with it in the time the speed-up is bounded
    by Amdahl's law, not by the scheduling). Discharge capacities checked equal.
-3. **Per worker**: peak resident memory (``VmHWM`` of each worker process at the end of the run).
+3. **Structure featurisation.** The 321 CIFs of OBELiX (``read_obelix_cifs``: the texts,
+   unparsed) through ``featurize_partitions(StructureFeaturizer(), texts, partition_size=8)``:
+   each worker parses its CIFs with pymatgen and computes the 42 structure features.
+   Skipped with a note when ../shared/data is absent.
+4. **Per worker**: peak resident memory (``VmHWM`` of each worker process at the end of the run).
 
 Timing: wall time of each run including the scheduling, excluding cluster start-up
 (started before the clock). Speed-up = time(1 worker) / time(2 workers). Goal (issue):
@@ -187,6 +191,34 @@ def run_featurize_parquet(items: list[str], n_workers: int, folder: Path) -> dic
             "bytes": sum(p.stat().st_size for p in folder.glob("part-*.parquet"))}
 
 
+def _warm_structure_featurizer() -> int:
+    """Import pymatgen's CIF parser and voltlab's structure featuriser (on each worker, before the clock)."""
+    from pymatgen.core import Lattice, Structure
+
+    from voltlab.features import StructureFeaturizer
+
+    s = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.0), ["Li", "F"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    return len(StructureFeaturizer().featurize(s.to(fmt="cif")))
+
+
+def run_structures(texts: list[str], n_workers: int) -> dict[str, object]:
+    from voltlab.features import StructureFeaturizer
+    from voltlab.features.distributed import featurize_partitions
+
+    cluster, client = _cluster(n_workers)
+    try:
+        client.run(_warm_structure_featurizer)
+        t0 = time.perf_counter()
+        df = featurize_partitions(StructureFeaturizer(), texts, partition_size=8, ignore_errors=True,
+                                  scheduler=cluster.scheduler_address)
+        seconds = time.perf_counter() - t0
+        rss = list(client.run(_peak_rss_mb).values())
+    finally:
+        client.close()
+        cluster.close()
+    return {"seconds": seconds, "values": df.to_numpy(), "rss_mb": rss, "errors": len(df.attrs["errors"])}
+
+
 DN = "Negative particle diffusivity [m2.s-1]"
 DP = "Positive particle diffusivity [m2.s-1]"
 
@@ -259,6 +291,22 @@ def main(argv: list[str] | None = None) -> int:
         "parquet_dataset_mb": pq[2]["bytes"] / 1e6,
         "parquet_worker_peak_rss_mb_max": max(pq[1]["rss_mb"] + pq[2]["rss_mb"]),
     }
+    obelix = SHARED / "obelix_solid_electrolyte_conductivity"
+    if obelix.is_dir():
+        from voltlab.data.datasets import read_obelix_cifs
+
+        texts = list(read_obelix_cifs(obelix).structures.values())
+        st = {w: run_structures(texts, w) for w in (1, 2)}
+        res.update({
+            "structures_n_cifs": len(texts),
+            "structures_n_features": int(st[1]["values"].shape[1]),
+            "structures_n_unreadable": st[1]["errors"],
+            "structures_1_worker_seconds": st[1]["seconds"],
+            "structures_2_workers_seconds": st[2]["seconds"],
+            "structures_speedup_2_vs_1": st[1]["seconds"] / st[2]["seconds"],
+            "structures_results_identical": bool(np.array_equal(st[1]["values"], st[2]["values"], equal_nan=True)),
+            "structures_worker_peak_rss_mb_max": max(st[1]["rss_mb"] + st[2]["rss_mb"]),
+        })
     if not args.skip_sweep:
         points = protocols(args.n_protocols)
         sw = {w: run_sweep(points, w) for w in (1, 2)}
@@ -313,6 +361,13 @@ def _markdown(r: dict) -> str:
         f"{r['parquet_speedup_2_vs_1']:.2f}x | {met(r['parquet_speedup_2_vs_1'])} | "
         f"{'yes' if r['parquet_results_identical'] else 'NO'} | {r['parquet_worker_peak_rss_mb_max']:.0f} |",
     ]
+    if "structures_n_cifs" in r:
+        lines.append(
+            f"| OBELiX CIFs parsed and featurised on the workers ({r['structures_n_features']} structure features) | "
+            f"{r['structures_n_cifs']} CIFs | {r['structures_1_worker_seconds']:.1f} | "
+            f"{r['structures_2_workers_seconds']:.1f} | {r['structures_speedup_2_vs_1']:.2f}x | "
+            f"{met(r['structures_speedup_2_vs_1'])} | {'yes' if r['structures_results_identical'] else 'NO'} | "
+            f"{r['structures_worker_peak_rss_mb_max']:.0f} |")
     if "sweep_n_protocols" in r:
         lines.append(
             f"| SPM sweep (2C discharge, 16 x 16 diffusivities) | {r['sweep_n_protocols']} points | {r['sweep_1_worker_seconds']:.1f} | "

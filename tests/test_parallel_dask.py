@@ -288,3 +288,26 @@ def test_featurisation_to_parquet_on_the_cluster(cluster, tmp_path):
     table = out.read()
     assert table["formula"].tolist() == formulas
     pd.testing.assert_frame_equal(table.drop(columns="formula"), local)
+
+
+def test_structure_featurisation_from_cif_text_on_the_cluster(cluster):
+    """CIF texts go to the workers, which parse and featurise them; equal to the local features."""
+    pytest.importorskip("pymatgen")
+    import pandas as pd
+    from pymatgen.core import Lattice, Structure
+
+    from voltlab.features import StructureFeaturizer
+    from voltlab.features.distributed import featurize_partitions
+
+    cifs = []
+    for k, a in enumerate((4.0, 4.1, 4.2, 4.35, 4.5, 4.6)):
+        anion = "F" if k % 2 else "Cl"
+        s = Structure.from_spacegroup("Fm-3m", Lattice.cubic(a + (0.6 if anion == "Cl" else 0.0)), ["Li", anion],
+                                      [[0, 0, 0], [0.5, 0.5, 0.5]])
+        cifs.append(s.to(fmt="cif"))
+    cifs.append("data_bad\n_cell_length_a 4\n_cell_length_b oops\n")
+    local = StructureFeaturizer().featurize_many(cifs, ignore_errors=True)
+    remote = featurize_partitions(StructureFeaturizer(), cifs, partition_size=2, scheduler=cluster["address"],
+                                  ignore_errors=True)
+    pd.testing.assert_frame_equal(remote, local)
+    assert list(remote.attrs["errors"]) == [6] and remote["li_anion_min_distance_angstrom"].iloc[:6].notna().all()

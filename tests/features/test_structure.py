@@ -14,7 +14,7 @@ pytest.importorskip("pymatgen")
 
 from pymatgen.core import Element, Lattice, Structure
 
-from voltlab.data.datasets.materials import load_obelix, load_obelix_structures
+from voltlab.data.datasets.materials import load_obelix, load_obelix_structures, read_obelix_cifs
 from voltlab.errors import DataFormatError, MissingFileError
 from voltlab.features.structure import (
     CRYSTAL_SYSTEMS,
@@ -257,6 +257,14 @@ def test_loader_skips_bad_cifs_with_reasons(tmp_path):
     assert "bbb.cif" in reasons and "repeats" in reasons
     only = load_obelix_structures(tmp_path / "cifs" / "all_cifs.tar.gz", ids=["bbb"])
     assert only.structures == {} and len(only.skipped) == 1
+    # the texts alone: nothing parsed, so the bad CIF is there and only the repeat is skipped
+    texts, skipped_texts = read_obelix_cifs(tmp_path)
+    assert sorted(texts) == ["aaa", "bbb"] and texts["aaa"] == good.decode()
+    assert list(skipped_texts) == [f"{tmp_path / 'cifs' / 'all_cifs.tar.gz'}:other/aaa.cif"]
+    feats = StructureFeaturizer().featurize_many(list(texts.values()), ignore_errors=True)
+    assert feats.iloc[0].equals(pd.Series(StructureFeaturizer().featurize(structures["aaa"]), index=feats.columns,
+                                          name=0))
+    assert list(feats.attrs["errors"]) == [1] and "CIF" in feats.attrs["errors"][1]
 
 
 def test_loader_errors_name_the_archive(tmp_path):

@@ -13,6 +13,7 @@ from voltlab.data.datasets.materials import (
     load_mp_insertion_electrodes,
     load_obelix,
     load_obelix_structures,
+    read_obelix_cifs,
 )
 from voltlab.data.datasets.nasa import (
     NasaPcoeMat,
@@ -44,4 +45,5 @@ __all__ = [
     "load_severson_batch1_summary",
     "load_severson_batch_mat",
     "load_severson_qdlin",
+    "read_obelix_cifs",
 ]

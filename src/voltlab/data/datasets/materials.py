@@ -409,6 +409,67 @@ def _obelix_tarball(path: Path) -> Path:
                   OBELIX_SOURCE.replace("train.csv and test.csv", "all_cifs.tar.gz"))
 
 
+def _obelix_cif_members(
+    folder: str | os.PathLike[str], ids: Iterable[str] | None
+) -> tuple[Path, dict[str, tuple[str, str]], dict[str, str]]:
+    """The archive, ``ID -> (member name, CIF text)`` and the skipped members with reasons."""
+    tarball = _obelix_tarball(Path(folder))
+    wanted = None if ids is None else {str(i) for i in ids}
+    members: dict[str, tuple[str, str]] = {}
+    skipped: dict[str, str] = {}
+    try:
+        with tarfile.open(tarball, "r:*") as tar:
+            for member in tar:
+                if not member.isfile() or not member.name.lower().endswith(".cif"):
+                    continue
+                cif_id = Path(member.name).stem
+                if wanted is not None and cif_id not in wanted:
+                    continue
+                where = f"{tarball}:{member.name}"
+                if cif_id in members:
+                    skipped[where] = f"id {cif_id!r} repeats in the archive; the first CIF was kept"
+                    continue
+                handle = tar.extractfile(member)
+                if handle is None:  # pragma: no cover - isfile() members always have data
+                    skipped[where] = "member has no data"
+                    continue
+                members[cif_id] = (member.name, handle.read().decode("utf-8", errors="replace"))
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise DataFormatError(f"cannot read the OBELiX CIF archive ({type(exc).__name__}: {exc}); pass the "
+                              "unmodified all_cifs.tar.gz", path=tarball) from exc
+    return tarball, members, skipped
+
+
+def read_obelix_cifs(folder: str | os.PathLike[str], *, ids: Iterable[str] | None = None) -> ObelixStructures:
+    """OBELiX CIF *texts* by ``ID``, read from the archive without parsing them (about 1 ms each).
+
+    For parsing somewhere else: ``featurize_partitions(StructureFeaturizer(), texts, scheduler=...)``
+    parses and featurises on the Dask workers (CIF parsing, ~60 ms each, is most of the cost).
+
+    Parameters
+    ----------
+    folder
+        The OBELiX folder (holding ``cifs/all_cifs.tar.gz`` or ``all_cifs.tar.gz``), or the archive.
+    ids
+        Only these ``ID`` values (default: every CIF of the archive).
+
+    Returns
+    -------
+    ObelixStructures
+        ``(structures, skipped)`` with ``structures`` mapping ``ID`` to CIF text (UTF-8, bad
+        bytes replaced); a repeated id is left out and ``skipped["<archive>:<member>"]`` says so.
+
+    Raises
+    ------
+    MissingFileError
+        The archive is not there (says where to get it).
+    DataFormatError
+        The archive is not a readable tar file.
+    """
+    _, members, skipped = _obelix_cif_members(folder, ids)
+    return ObelixStructures({cif_id: text for cif_id, (_, text) in members.items()}, skipped)
+
+
 def load_obelix_structures(
     folder: str | os.PathLike[str], *, ids: Iterable[str] | None = None
 ) -> ObelixStructures:
@@ -449,39 +510,19 @@ def load_obelix_structures(
         from pymatgen.io.cif import CifParser
     except ImportError as exc:
         raise DependencyError("reading CIFs needs pymatgen; install it with `pip install pymatgen`") from exc
-    tarball = _obelix_tarball(Path(folder))
-    wanted = None if ids is None else {str(i) for i in ids}
+    tarball, members, skipped = _obelix_cif_members(folder, ids)
     structures: dict[str, Any] = {}
-    skipped: dict[str, str] = {}
-    try:
-        with tarfile.open(tarball, "r:*") as tar:
-            for member in tar:
-                if not member.isfile() or not member.name.lower().endswith(".cif"):
-                    continue
-                cif_id = Path(member.name).stem
-                if wanted is not None and cif_id not in wanted:
-                    continue
-                where = f"{tarball}:{member.name}"
-                if cif_id in structures:
-                    skipped[where] = f"id {cif_id!r} repeats in the archive; the first CIF was kept"
-                    continue
-                handle = tar.extractfile(member)
-                if handle is None:  # pragma: no cover - isfile() members always have data
-                    skipped[where] = "member has no data"
-                    continue
-                text = handle.read().decode("utf-8", errors="replace")
-                try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        parsed = CifParser.from_str(text).parse_structures(primitive=False)
-                    if not parsed:
-                        raise ValueError("no crystal structure in the CIF")
-                except Exception as exc:  # noqa: BLE001 - pymatgen raises many types on bad CIFs; recorded
-                    skipped[where] = str(DataFormatError(
-                        f"cannot read as a CIF crystal structure ({type(exc).__name__}: {exc})", path=where))
-                    continue
-                structures[cif_id] = parsed[0]
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise DataFormatError(f"cannot read the OBELiX CIF archive ({type(exc).__name__}: {exc}); pass the "
-                              "unmodified all_cifs.tar.gz", path=tarball) from exc
+    for cif_id, (member_name, text) in members.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                parsed = CifParser.from_str(text).parse_structures(primitive=False)
+            if not parsed:
+                raise ValueError("no crystal structure in the CIF")
+        except Exception as exc:  # noqa: BLE001 - pymatgen raises many types on bad CIFs; recorded
+            where = f"{tarball}:{member_name}"
+            skipped[where] = str(DataFormatError(
+                f"cannot read as a CIF crystal structure ({type(exc).__name__}: {exc})", path=where))
+            continue
+        structures[cif_id] = parsed[0]
     return ObelixStructures(structures, skipped)
