@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from voltlab.data.datasets import load_liverpool_ionics
 from voltlab.data.embedded.curated import CURATED_SOLID_ELECTROLYTE_COLUMNS, load_curated_solid_electrolytes
 
 OBELIX = "obelix_solid_electrolyte_conductivity"
@@ -90,11 +91,10 @@ def test_curated_values_agree_with_obelix(shared_file):
 
 @pytest.mark.shared
 def test_curated_values_agree_with_the_liverpool_database(shared_file):
-    path = shared_file(OBELIX, "related_databases", "LiIonDatabase.csv")
-    lv = pd.read_csv(path, encoding="utf-8-sig")
-    lv = lv[lv["temperature"].between(15, 35)]  # room temperature (the column mixes °C and K above that)
+    lv = load_liverpool_ionics(shared_file(OBELIX, "related_databases", "LiIonDatabase.csv"))
+    lv = lv[lv["is_room_temperature"]]  # the temperature column mixes °C and K above 35
     cur = load_curated_solid_electrolytes()
-    over = _overlaps(cur, lv, "composition", "target", "source")
+    over = _overlaps(cur, lv, "composition", "ionic_conductivity_s_per_cm", "doi")
     assert len(over) >= 8, f"only {len(over)} curated compositions found in the Liverpool database"
     bad = [o for o in over if abs(o["log10_ratio"]) > MAX_LOG_RATIO]
     assert not bad, f"curated values off by more than {MAX_LOG_RATIO} decades from the Liverpool data: {bad}"

@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from voltlab.data.datasets import load_doped_ncm, load_mp_insertion_electrodes, load_obelix
+from voltlab.data.datasets import (
+    load_doped_ncm,
+    load_liverpool_ionics,
+    load_mp_insertion_electrodes,
+    load_obelix,
+)
 from voltlab.errors import DataFormatError, MissingFileError, SchemaError
 
 OBELIX = "obelix_solid_electrolyte_conductivity"
@@ -147,3 +152,43 @@ def test_mp_bad_arguments(shared_data: Path):
         load_mp_insertion_electrodes(path, voltage_range_volt=(6.0, 0.0))
     with pytest.raises(DataFormatError, match=r"working_ion 'Xe' not in the file; it has \['Al', 'Ca'"):
         load_mp_insertion_electrodes(path, working_ion="Xe")
+
+
+@pytest.mark.shared
+def test_liverpool_ionics_values_and_temperature_flags(shared_data: Path):
+    df = load_liverpool_ionics(shared_data / OBELIX)
+    assert len(df) == 820
+    raw = pd.read_csv(shared_data / OBELIX / "related_databases" / "LiIonDatabase.csv", encoding="utf-8-sig")
+    # the file's own log10 column agrees to 0.002 (some rows were rounded there), most rows to 1e-8
+    diff = np.abs(df["log10_ionic_conductivity_s_per_cm"] - raw["log_target"])
+    assert diff.max() < 2e-3 and float(np.median(diff)) < 1e-8
+    first = df.iloc[0]  # row 1 of the file: Li2Ti0.75Ta0.25O3.125, 10.1016/j.fusengdes.2010.04.003, 300, 9.00E-05
+    assert first["composition"] == "Li2Ti0.75Ta0.25O3.125" and first["doi"] == "10.1016/j.fusengdes.2010.04.003"
+    assert first["ionic_conductivity_s_per_cm"] == pytest.approx(9.0e-5) and first["temperature_as_recorded"] == 300
+    assert first["temperature_unit_ambiguous"] and not first["is_room_temperature"]
+    lisicon = df[df["composition"] == "Li14ZnGe4O16"].iloc[0]  # 0.125 S/cm "at 300": LISICON at 300 °C
+    assert lisicon["ionic_conductivity_s_per_cm"] == pytest.approx(0.125) and lisicon["temperature_unit_ambiguous"]
+    assert int(df["is_room_temperature"].sum()) == 465 and int(df["temperature_unit_ambiguous"].sum()) == 66
+    assert not (df["is_room_temperature"] & df["temperature_unit_ambiguous"]).any()
+    assert df.loc[df["is_room_temperature"], "temperature_as_recorded"].between(15, 35).all()
+
+
+def test_liverpool_loader_errors_name_file_row_and_column(tmp_path):
+    with pytest.raises(MissingFileError, match="LiIonDatabase.csv"):
+        load_liverpool_ionics(tmp_path)
+    good = "ID,composition,source,temperature,target,log_target,family\n1,Li3PS4,10.1/x,25,1.6e-4,-3.8,Thio\n"
+    p = tmp_path / "LiIonDatabase.csv"
+    p.write_text(good)
+    df = load_liverpool_ionics(tmp_path)
+    assert df["is_room_temperature"].tolist() == [True] and df["log10_ionic_conductivity_s_per_cm"].iloc[0] == \
+        pytest.approx(np.log10(1.6e-4))
+    p.write_text(good.replace("1.6e-4", "-1.6e-4"))
+    with pytest.raises(DataFormatError, match=r"target must be > 0") as exc:
+        load_liverpool_ionics(p)
+    assert exc.value.row == 0 and exc.value.column == "target"
+    p.write_text(good.replace(",25,", ",warm,"))
+    with pytest.raises(DataFormatError, match="temperature"):
+        load_liverpool_ionics(p)
+    p.write_text(good.replace("family", "kind"))
+    with pytest.raises(SchemaError, match="missing column 'family'"):
+        load_liverpool_ionics(p)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from voltlab.data.datasets.materials import (
     load_doped_ncm,
+    load_liverpool_ionics,
     load_mp_insertion_electrodes,
     load_obelix,
     load_obelix_structures,
@@ -35,6 +36,7 @@ __all__ = [
     "SeversonBatch",
     "SeversonDataset",
     "load_doped_ncm",
+    "load_liverpool_ionics",
     "load_mp_insertion_electrodes",
     "load_nasa_pcoe",
     "load_nasa_pcoe_mat",

@@ -12,6 +12,9 @@ path does not exist.
     (``<1E-10``, 37 entries) are kept as censored values.
 :func:`load_obelix_structures`
     The 321 OBELiX CIFs as pymatgen structures, read from the archive in memory.
+:func:`load_liverpool_ionics`
+    The Liverpool Ionics Dataset (820 Li-ion conductivities with temperature); the
+    temperature's unit is not stated and mixed, so room-temperature rows are flagged.
 :func:`load_mp_insertion_electrodes`
     Materials Project insertion electrodes (4,351 DFT entries, 10 working
     ions); unphysical average voltages are filtered with a stated rule.
@@ -37,10 +40,14 @@ from voltlab.errors import DataFormatError, DependencyError
 
 __all__ = [
     "DOPED_NCM_SOURCE",
+    "LIVERPOOL_AMBIGUOUS_RANGE",
+    "LIVERPOOL_ROOM_TEMPERATURE_RANGE",
+    "LIVERPOOL_SOURCE",
     "MP_ELECTRODES_SOURCE",
     "OBELIX_SOURCE",
     "ObelixStructures",
     "load_doped_ncm",
+    "load_liverpool_ionics",
     "load_mp_insertion_electrodes",
     "load_obelix",
     "load_obelix_structures",
@@ -219,6 +226,93 @@ def load_obelix(folder: str | os.PathLike[str]) -> pd.DataFrame:
                               "disjoint, pass the unmodified files", path=root)
     df = pd.concat(parts, ignore_index=True)
     df.attrs["source"] = OBELIX_SOURCE
+    return df
+
+
+# ---------------------------------------------------------------------------- Liverpool Ionics Dataset
+
+LIVERPOOL_SOURCE = (
+    "the Liverpool Ionics Dataset of Li-ion conductors as redistributed by OBELiX "
+    "(https://github.com/NRC-Mila/OBELiX, data/misc/LiIonDatabase.csv); the Liverpool data's own licence "
+    "is not stated there"
+)
+_LIVERPOOL_COLUMNS = ["ID", "composition", "source", "temperature", "target", "family"]
+#: Recorded temperatures in this range (°C, and not below 0 K as kelvin) are room temperature.
+LIVERPOOL_ROOM_TEMPERATURE_RANGE = (15.0, 35.0)
+#: Recorded temperatures in this range read as either kelvin near room temperature or as °C.
+LIVERPOOL_AMBIGUOUS_RANGE = (250.0, 400.0)
+
+
+def load_liverpool_ionics(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """The Liverpool Ionics Dataset: 820 measured Li-ion conductivities with composition and temperature.
+
+    The file records one temperature column without a unit, and its values run from 5 to 873.
+    Some rows are clearly °C (``Li14ZnGe4O16``, 0.125 S/cm "at 300": LISICON reaches that at 300 °C)
+    and some clearly kelvin (``Li6.4La3Zr1.7W0.3O12``, 7.9e-4 S/cm "at 303", a room-temperature
+    garnet value). The loader therefore converts nothing and says what it can:
+
+    ``temperature_as_recorded``
+        The number in the file, no unit assumed.
+    ``is_room_temperature``
+        Recorded value in ``LIVERPOOL_ROOM_TEMPERATURE_RANGE`` (15-35): room temperature in °C,
+        and impossible as kelvin for a conductivity measurement. The safe subset to compare
+        with room-temperature data such as OBELiX.
+    ``temperature_unit_ambiguous``
+        Recorded value in ``LIVERPOOL_AMBIGUOUS_RANGE`` (250-400): kelvin near room temperature
+        or °C well above it; do not use these as room-temperature values without checking the paper.
+
+    Parameters
+    ----------
+    path
+        ``LiIonDatabase.csv`` (OBELiX's ``data/misc``), or the folder holding it (or OBELiX's
+        folder with ``related_databases/LiIonDatabase.csv``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per measurement: ``id``, ``composition``, ``doi``, ``temperature_as_recorded``,
+        ``ionic_conductivity_s_per_cm`` (> 0), ``log10_ionic_conductivity_s_per_cm``, ``family``,
+        ``is_room_temperature``, ``temperature_unit_ambiguous``.
+
+    Raises
+    ------
+    MissingFileError
+        The file is not there (says where to get it).
+    SchemaError, DataFormatError
+        A column is missing, or a conductivity or temperature is not a positive number (the row is named).
+    """
+    p = Path(path)
+    if p.is_dir():
+        for cand in (p / "LiIonDatabase.csv", p / "related_databases" / "LiIonDatabase.csv"):
+            if cand.is_file():
+                p = cand
+                break
+    if not p.is_file():
+        raise missing(p, "Liverpool Ionics Dataset (LiIonDatabase.csv)", LIVERPOOL_SOURCE)
+    raw = read_csv_table(p, encoding="utf-8-sig")
+    require_columns(raw, _LIVERPOOL_COLUMNS, p, "the Liverpool Ionics Dataset")
+    sigma = numeric_column(raw, "target", p, allow_nan=False)
+    temp = numeric_column(raw, "temperature", p, allow_nan=False)
+    for name, values in (("target", sigma), ("temperature", temp)):
+        bad = np.flatnonzero(values <= 0)
+        if len(bad):
+            r = int(bad[0])
+            raise DataFormatError(f"{name} must be > 0 (S/cm for target), got {values[r]!r}; pass the unmodified "
+                                  "file", path=p, row=r, column=name)
+    lo, hi = LIVERPOOL_ROOM_TEMPERATURE_RANGE
+    alo, ahi = LIVERPOOL_AMBIGUOUS_RANGE
+    df = pd.DataFrame({
+        "id": raw["ID"].astype(str).to_numpy(),
+        "composition": raw["composition"].astype(str).str.strip().to_numpy(),
+        "doi": raw["source"].astype("string").str.strip().to_numpy(),
+        "temperature_as_recorded": temp,
+        "ionic_conductivity_s_per_cm": sigma,
+        "log10_ionic_conductivity_s_per_cm": np.log10(sigma),
+        "family": raw["family"].astype("string").str.strip().to_numpy(),
+        "is_room_temperature": (temp >= lo) & (temp <= hi),
+        "temperature_unit_ambiguous": (temp >= alo) & (temp <= ahi),
+    })
+    df.attrs["source"] = LIVERPOOL_SOURCE
     return df
 
 
