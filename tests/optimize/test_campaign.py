@@ -6,6 +6,7 @@ import pytest
 
 from voltlab.errors import MissingFileError, OptimizationError, StoreError
 from voltlab.optimize import Campaign, Objective, OutcomeConstraint, Real, SearchSpace
+from voltlab.optimize.campaign import Settings
 
 SQUARE = SearchSpace([Real("x1", 0.0, 1.0), Real("x2", 0.0, 1.0)])
 
@@ -22,7 +23,8 @@ def test_every_gp_suggestion_satisfies_simplex_and_linear_constraints(tmp_path, 
     _run(camp, lambda p: {"capacity_mAh_g": nmc_capacity(p)}, 1, q=6)
     _run(camp, lambda p: {"capacity_mAh_g": nmc_capacity(p)}, 2, q=2)
     sugg = camp.suggestions()
-    assert [s.source for s in sugg] == ["sobol"] * 6 + ["qLogNEI"] * 4
+    assert [s.source for s in sugg] == ["center"] + ["sobol"] * 5 + ["qLogNEI"] * 4
+    assert sugg[0].point == nmc_space.center()
     for s in sugg:
         assert abs(s.point["Ni"] + s.point["Co"] + s.point["Mn"] - 1.0) <= 1e-9
         assert s.point["Co"] + s.point["Mn"] <= 0.35 + 1e-9
@@ -68,14 +70,32 @@ def test_same_seed_same_suggestions(tmp_path, fast, bowl):
     assert [s.point for s in other.ask(4)] != points[0][:4]
 
 
+def test_initial_design_starts_at_the_centre_then_follows_the_sobol_stream(tmp_path, nmc_space):
+    centred = Campaign.create(tmp_path / "a.sqlite", SQUARE, [Objective("y")], seed=4)
+    plain = Campaign.create(tmp_path / "b.sqlite", SQUARE, [Objective("y")], seed=4, init_center=False)
+    assert centred.settings.n_init == 5 and (centred.settings.num_restarts, centred.settings.raw_samples) == (20, 1024)
+    first = centred.ask(3)
+    assert first[0].point == {"x1": 0.5, "x2": 0.5} and [s.source for s in first] == ["center", "sobol", "sobol"]
+    rest = centred.ask(2)
+    assert [s.source for s in rest] == ["sobol", "sobol"]  # one centre per campaign
+    assert [s.point for s in first[1:] + rest] == [s.point for s in plain.ask(4)]  # the same Sobol stream
+    # a campaign file written before init_center existed resumes without a centre point
+    old = Settings.from_dict({k: v for k, v in plain.settings.to_dict().items() if k != "init_center"})
+    assert old.init_center is False
+    # the centre of a constrained simplex is feasible, and the middle of each range where the bounds allow
+    c = nmc_space.center()
+    assert nmc_space.contains(c, tol=1e-9) and abs(c["Ni"] + c["Co"] + c["Mn"] - 1.0) <= 1e-12
+
+
 def test_outcome_constraint_concentrates_suggestions_in_the_feasible_region(tmp_path, fast):
     # maximise x1 + x2 subject to x1^2 + x2^2 <= 0.5: the feasible optimum is (0.5, 0.5) with value 1,
     # the unconstrained one is (1, 1).
     def f(p):
         return {"y": p["x1"] + p["x2"], "r2": p["x1"] ** 2 + p["x2"] ** 2}
 
+    # init_center=False: the centre (0.5, 0.5) is this problem's optimum, which would make the test trivial.
     camp = Campaign.create(tmp_path / "c.sqlite", SQUARE, [Objective("y")], ["r2 <= 0.5"], n_init=5, seed=3,
-                           **fast)
+                           init_center=False, **fast)
     _run(camp, f, 1, q=5)
     _run(camp, f, 5)
     gp = [s for s in camp.suggestions() if s.source == "qLogNEI"]
@@ -87,7 +107,8 @@ def test_outcome_constraint_concentrates_suggestions_in_the_feasible_region(tmp_
     assert best.values["r2"] <= 0.5
     assert best.values["y"] == pytest.approx(1.0, abs=0.05)
     # Without the constraint the same campaign heads for the infeasible corner (1, 1).
-    free = Campaign.create(tmp_path / "u.sqlite", SQUARE, [Objective("y")], n_init=5, seed=3, **fast)
+    free = Campaign.create(tmp_path / "u.sqlite", SQUARE, [Objective("y")], n_init=5, seed=3, init_center=False,
+                           **fast)
     _run(free, lambda p: {"y": f(p)["y"]}, 1, q=5)
     _run(free, lambda p: {"y": f(p)["y"]}, 2)
     free_r2 = [s.point["x1"] ** 2 + s.point["x2"] ** 2 for s in free.suggestions() if s.source == "qLogNEI"]
@@ -186,7 +207,7 @@ def test_random_forest_surrogate_improves_and_stays_feasible(tmp_path, nmc_space
     _run(camp, f, 1, q=6)
     init_best = camp.best().values["capacity_mAh_g"]
     _run(camp, f, 3, q=2)
-    assert {s.source for s in camp.suggestions()} == {"sobol", "rf-EI"}
+    assert {s.source for s in camp.suggestions()} == {"center", "sobol", "rf-EI"}
     assert all(nmc_space.contains(s.point) for s in camp.suggestions())
     assert camp.best().values["capacity_mAh_g"] > init_best
     with pytest.raises(OptimizationError, match=r"surrogate='rf' handles one objective"):

@@ -10,7 +10,7 @@ from voltlab.errors import DataFormatError, MissingFileError, StudyConfigError
 from voltlab.studies import run_study
 from voltlab.studies.ncm_cobalt import ncm_emulator, ncm_properties
 
-SMALL = {"budget": 10, "n_init": 6, "batch_size": 4, "n_seeds": 1, "seed": 0}
+SMALL = {"budget": 14, "n_init": 6, "batch_size": 4, "n_seeds": 1, "seed": 0}  # 2 BO batches: BO > random
 
 
 @pytest.fixture(scope="module")

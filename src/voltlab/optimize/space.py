@@ -451,6 +451,20 @@ class SearchSpace:
         return eq, ineq
 
     # -------------------------------------------------------------- projection
+    def center(self) -> Point:
+        """The middle of the space: each parameter at the middle of its encoded range, made feasible.
+
+        Reals at ``(low + high) / 2`` (the geometric mean for log-scaled ones), integers
+        rounded, categoricals at the middle choice; then :meth:`project` onto the
+        constraints (a simplex of ``k`` fractions gets ``1/k`` each when its bounds allow).
+
+        Examples
+        --------
+        >>> SearchSpace([Real("x", 0.0, 2.0)]).center()
+        {'x': 1.0}
+        """
+        return self.project(self.decode(np.full((1, self.dim), 0.5))[0])
+
     def project(self, point: Mapping[str, Any]) -> Point:
         """Nearest feasible point (Euclidean in unit-box coordinates), made exact on simplex totals.
 

@@ -334,32 +334,47 @@ def _pybamm_for(model: str, parameters: str, *, model_hint: str, set_hint: str =
 
 
 class _Runner:
-    """A PyBaMM simulation in unified experiment mode, rebuilt only when the step structure changes."""
+    """PyBaMM simulations of one model in unified experiment mode, one build per (step structure, cycles).
 
-    def __init__(self, model: str, parameters: str, thermal: str, period_second: float) -> None:
-        pybamm = _pybamm_for(model, parameters,
-                             model_hint=f"use one of {', '.join(MODELS)} (SPMe or DFN for the plating margin)")
-        self.model_name, self.parameters = model, parameters
+    ``ageing=True`` adds the SEI and lithium-plating submodels of :func:`protocol_fade`.
+    """
+
+    def __init__(self, model: str, parameters: str, thermal: str, period_second: float, ageing: bool) -> None:
+        if ageing:
+            pybamm = _pybamm_for(model, parameters, model_hint="use 'SPMe' (default) or 'SPM'",
+                                 set_hint="; OKane2022 has the SEI and plating parameters")
+            opts = {"SEI": FADE_SEI, "lithium plating": FADE_PLATING, "thermal": thermal}
+        else:
+            pybamm = _pybamm_for(model, parameters,
+                                 model_hint=f"use one of {', '.join(MODELS)} (SPMe or DFN for the plating margin)")
+            opts = {"thermal": thermal}
+        self.model_name, self.parameters, self.ageing = model, parameters, ageing
         self.period_second = float(period_second)
         self._pybamm = pybamm
-        self._model = getattr(pybamm.lithium_ion, model)({"thermal": thermal})
+        try:
+            self._model = getattr(pybamm.lithium_ion, model)(opts)
+        except pybamm.OptionError as exc:
+            raise SimulationSetupError(f"PyBaMM rejected model {model} with options {opts}: {exc}",
+                                       value=opts) from exc
         self._pv = pybamm.ParameterValues(parameters)
         self.nominal_capacity_ah = float(self._pv["Nominal cell capacity [A.h]"])
         self.upper_cutoff_volt = float(self._pv["Upper voltage cut-off [V]"])
-        self._sims: dict[tuple[str, ...], Any] = {}
+        self._sims: dict[tuple[Any, ...], Any] = {}
         self.builds = 0
 
-    def _experiment(self, steps: Sequence[str]) -> Any:
-        return self._pybamm.Experiment([tuple(steps)], period=f"{self.period_second:g} seconds")
-
-    def solve(self, steps: Sequence[str], initial_soc: float) -> Any:
+    def solve(self, steps: Sequence[str], initial_soc: float, cycles: int = 1) -> Any:
         pybamm = self._pybamm
-        exp = self._experiment(steps)
-        key = tuple(s.unified_branch_repr() for s in exp.steps)
+        exp = pybamm.Experiment([tuple(steps)] * cycles, period=f"{self.period_second:g} seconds")
+        key = (cycles, *(s.unified_branch_repr() for s in exp.steps[: len(steps)]))
         sim = self._sims.get(key)
         if sim is None:
-            sim = pybamm.Simulation(self._model, parameter_values=self._pv.copy(), experiment=exp,
-                                    solver=pybamm.IDAKLUSolver(), experiment_model_mode="unified")
+            try:
+                sim = pybamm.Simulation(self._model, parameter_values=self._pv.copy(), experiment=exp,
+                                        solver=pybamm.IDAKLUSolver(), experiment_model_mode="unified")
+            except KeyError as exc:
+                hint = "; use OKane2022" if self.ageing else ""
+                raise SimulationSetupError(f"parameter set {self.parameters} lacks a parameter the model needs: "
+                                           f"{exc}{hint}", value=str(exc)) from exc
             self._sims[key] = sim
             self.builds += 1
         else:
@@ -367,13 +382,14 @@ class _Runner:
         return sim.solve(initial_soc=initial_soc)
 
 
-_RUNNERS: dict[tuple[str, str, str, float], _Runner] = {}
+_RUNNERS: dict[tuple[str, str, str, float, bool], _Runner] = {}
 
 
-def _runner(model: str, parameters: str, thermal: str = "lumped", period_second: float = 20.0) -> _Runner:
-    key = (model, parameters, thermal, float(period_second))
+def _runner(model: str, parameters: str, thermal: str = "lumped", period_second: float = 20.0,
+            ageing: bool = False) -> _Runner:
+    key = (model, parameters, thermal, float(period_second), ageing)
     if key not in _RUNNERS:
-        _RUNNERS[key] = _Runner(model, parameters, thermal, period_second)
+        _RUNNERS[key] = _Runner(model, parameters, thermal, period_second, ageing)
     return _RUNNERS[key]
 
 
@@ -980,55 +996,6 @@ class FadeEvaluation:
         }
 
 
-class _FadeRunner:
-    """Ageing simulations in unified experiment mode, one build per (step structure, cycle count)."""
-
-    def __init__(self, model: str, parameters: str, thermal: str, period_second: float) -> None:
-        pybamm = _pybamm_for(model, parameters, model_hint="use 'SPMe' (default) or 'SPM'",
-                             set_hint="; OKane2022 has the SEI and plating parameters")
-        self._pybamm = pybamm
-        self.period_second = float(period_second)
-        opts = {"SEI": FADE_SEI, "lithium plating": FADE_PLATING, "thermal": thermal}
-        try:
-            self._model = getattr(pybamm.lithium_ion, model)(opts)
-        except pybamm.OptionError as exc:
-            raise SimulationSetupError(f"PyBaMM rejected model {model} with options {opts}: {exc}",
-                                       value=opts) from exc
-        self._pv = pybamm.ParameterValues(parameters)
-        self.nominal_capacity_ah = float(self._pv["Nominal cell capacity [A.h]"])
-        self.upper_cutoff_volt = float(self._pv["Upper voltage cut-off [V]"])
-        self._sims: dict[tuple[Any, ...], Any] = {}
-        self.builds = 0
-
-    def solve(self, steps: Sequence[str], cycles: int, initial_soc: float) -> Any:
-        pybamm = self._pybamm
-        exp = pybamm.Experiment([tuple(steps)] * cycles, period=f"{self.period_second:g} seconds")
-        key = (cycles, *(s.unified_branch_repr() for s in exp.steps[: len(steps)]))
-        sim = self._sims.get(key)
-        if sim is None:
-            try:
-                sim = pybamm.Simulation(self._model, parameter_values=self._pv.copy(), experiment=exp,
-                                        solver=pybamm.IDAKLUSolver(), experiment_model_mode="unified")
-            except KeyError as exc:
-                raise SimulationSetupError(f"the parameter set lacks an ageing parameter: {exc}; use OKane2022",
-                                           value=str(exc)) from exc
-            self._sims[key] = sim
-            self.builds += 1
-        else:
-            sim.experiment = exp
-        return sim.solve(initial_soc=initial_soc)
-
-
-_FADE_RUNNERS: dict[tuple[str, str, str, float], _FadeRunner] = {}
-
-
-def _fade_runner(model: str, parameters: str, thermal: str, period_second: float) -> _FadeRunner:
-    key = (model, parameters, thermal, float(period_second))
-    if key not in _FADE_RUNNERS:
-        _FADE_RUNNERS[key] = _FadeRunner(model, parameters, thermal, period_second)
-    return _FADE_RUNNERS[key]
-
-
 def protocol_fade(
     protocol: Protocol,
     *,
@@ -1081,7 +1048,7 @@ def protocol_fade(
                                    value=cycles)
     if thermal not in ("isothermal", "lumped"):
         raise SimulationSetupError(f"thermal must be 'isothermal' or 'lumped', got {thermal!r}", value=thermal)
-    run = _fade_runner(model, parameters, thermal, _check_positive("period_second", period_second))
+    run = _runner(model, parameters, thermal, _check_positive("period_second", period_second), ageing=True)
     pybamm = run._pybamm
     for name, step in (("discharge", discharge), ("rest", rest)):
         try:
@@ -1099,7 +1066,7 @@ def protocol_fade(
     where = f"protocol {protocol.describe()!r} ({model}, {parameters}, {cycles} cycles)"
     t0 = time.perf_counter()
     try:
-        sol = run.solve(steps, cycles, soc0)
+        sol = run.solve(steps, soc0, cycles=cycles)
     except pybamm.SolverError as exc:
         raise SimulationError(f"PyBaMM could not cycle {where}: {exc}", value=protocol.to_dict()) from exc
     elapsed = time.perf_counter() - t0
