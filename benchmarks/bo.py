@@ -35,8 +35,8 @@ Every method gets the same number of evaluations (one at a time), with its own d
 initial design:
 
 ``voltlab``
-    ``Campaign.create(..., seed=seed)`` with default settings (GP + qLogNEI / qLogNEHVI,
-    ``n_init = max(5, 2 * dim)`` Sobol points).
+    ``Campaign.create(..., seed=seed)`` with default settings (GP + qLogNEI / qLogNEHVI;
+    initial design: the centre of the space and 4 Sobol points; 20 restarts x 1024 raw samples).
 ``random``
     Uniform points (``numpy.random.default_rng(seed)``; Dirichlet(1, 1, 1) on the simplex).
 ``sobol``
@@ -760,7 +760,7 @@ def main() -> None:
         "because of the 25-minute limit on 2 shared cores (load average 6-8 from other jobs while developing: one "
         "voltlab, Ax or bayes_opt step took 3-7 s); medians over 2-4 seeds are noisy, so the goal verdicts are "
         "indicative only.",
-        "Each method uses its own default initial design: voltlab max(5, 2*dim) Sobol, skopt 10, bayes_opt 5, "
+        "Each method uses its own default initial design: voltlab the centre + 4 Sobol, skopt 10, bayes_opt 5, "
         "Optuna TPE 10 startup trials, Ax 5 (its default initialization budget in 1.3.1: centre point + Sobol).",
         "skopt and bayes_opt have no multi-objective mode, so they are not run on branin_currin and c2dtlz2.",
         "The NCM problem is an emulator (GP posterior mean fitted to literature data), not an experiment; "

@@ -91,6 +91,14 @@ def test_new_ask_tell_status_plot_export(tmp_path, app):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert runner.invoke(app, ["campaign", "plot", str(camp), "-o", str(html)]).exit_code == 0
     assert "plotly" in html.read_text()[:20000].lower()
+    # the GP's view: slices through the best point and the probability that stability >= 0.5
+    for kind, extra in (("slices", ["--outcome", "stability"]), ("feasibility", ["--x", "Ni", "--y", "Co"])):
+        p = tmp_path / f"{kind}.png"
+        r = runner.invoke(app, ["campaign", "plot", str(camp), "--kind", kind, "-o", str(p), *extra])
+        assert r.exit_code == 0, r.output
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = runner.invoke(app, ["campaign", "plot", str(camp), "--kind", "feasibility", "-o", str(png)])
+    assert isinstance(r.exception, OptimizationError) and "--x and --y" in str(r.exception)
 
     out = tmp_path / "nmc.json"
     assert runner.invoke(app, ["campaign", "export", str(camp), str(out)]).exit_code == 0

@@ -1,4 +1,5 @@
 import json
+import math
 import sqlite3
 
 import numpy as np
@@ -284,3 +285,30 @@ def test_an_ask_racing_another_writer_is_refused_not_duplicated(tmp_path, monkey
     [s] = a.ask(1)
     assert s.id == 1 and a.counts()["total"] == 2
     assert s.point != b.get(0).point  # the Sobol stream moved on: no duplicate point
+
+
+def test_gp_fits_start_from_the_previous_hyperparameters(tmp_path, fast):
+    """From 20 observations on, each fit starts at the last fit's optimum and lands where a cold fit does."""
+    from voltlab.optimize._botorch import WARM_START_MIN_OBSERVATIONS
+
+    def f(p):
+        return {"y": math.sin(6 * p["x1"]) + 0.5 * math.cos(4 * p["x2"])}
+
+    camp = Campaign.create(tmp_path / "w.sqlite", SQUARE, [Objective("y")], seed=1, **fast)
+    for p in SQUARE.sample(WARM_START_MIN_OBSERVATIONS, seed=3):
+        camp.tell(p, f(p))
+    [first] = camp.ask(1)
+    assert first.model_state["gp_fits_warm_started"] == 0  # no GP fit before it
+    camp.tell(first.id, f(first.point))
+    [second] = camp.ask(1)
+    assert second.model_state["gp_fits_warm_started"] == 1
+    warm = second.model_state["hyperparameters"]["y"]
+    cold_camp = Campaign.create(tmp_path / "c.sqlite", SQUARE, [Objective("y")], seed=1, **fast)
+    for s in camp.suggestions():
+        if s.values is not None:
+            cold_camp.tell(s.point, s.values)
+    [cold_s] = cold_camp.ask(1)  # the same 21 observations, no previous fit
+    assert cold_s.model_state["gp_fits_warm_started"] == 0
+    cold = cold_s.model_state["hyperparameters"]["y"]
+    np.testing.assert_allclose(warm["lengthscales_unit"], cold["lengthscales_unit"], rtol=0.05)
+    assert warm["noise_variance_standardised"] == pytest.approx(cold["noise_variance_standardised"], rel=0.5, abs=1e-4)

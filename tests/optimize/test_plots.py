@@ -76,3 +76,56 @@ def pareto_front_rows(pts):
     from voltlab.optimize import pareto_mask
 
     return pareto_mask(pts)
+
+
+@pytest.fixture
+def constrained(tmp_path):
+    """y = x1 + x2 on the unit square, feasible where r2 = x1^2 + x2^2 <= 0.5 (a quarter disc)."""
+    space = SearchSpace([Real("x1", 0.0, 1.0), Real("x2", 0.0, 1.0)])
+    camp = Campaign.create(tmp_path / "f.sqlite", space, [Objective("y")], ["r2 <= 0.5"], surrogate="random", seed=1)
+    for s in camp.ask(24):
+        x1, x2 = s.point["x1"], s.point["x2"]
+        camp.tell(s.id, {"y": x1 + x2, "r2": x1**2 + x2**2})
+    return camp
+
+
+def test_predict_recovers_a_smooth_function_with_honest_bands(constrained):
+    pts = [{"x1": a, "x2": b} for a in (0.2, 0.5, 0.8) for b in (0.1, 0.6)]
+    pred = constrained.predict(pts)
+    assert list(pred.columns) == ["y_mean", "y_std", "r2_mean", "r2_std"]
+    truth = np.array([p["x1"] + p["x2"] for p in pts])
+    np.testing.assert_allclose(pred["y_mean"], truth, atol=0.02)  # a plane: 24 points pin it down
+    assert np.all(np.abs(pred["y_mean"] - truth) <= 3 * pred["y_std"] + 1e-3)
+    with pytest.raises(OptimizationError, match="outside the search space"):
+        constrained.predict([{"x1": 1.5, "x2": 0.0}])
+
+
+def test_gp_slices_follow_the_model_through_the_best_point(constrained, tmp_path):
+    best = constrained.best().point
+    fig = plots.gp_slices(constrained, backend="plotly", n=21)
+    means = [tr for tr in fig.data if tr.name == "y mean"]
+    assert len(means) == 2  # one panel per parameter
+    # along x1 with x2 held at the best point, y = x1 + x2_best: slope 1, intercept x2_best
+    slope, intercept = np.polyfit(np.asarray(means[0].x), np.asarray(means[0].y), 1)
+    assert slope == pytest.approx(1.0, abs=0.05) and intercept == pytest.approx(best["x2"], abs=0.05)
+    png = plots.save(plots.gp_slices(constrained, "r2"), tmp_path / "slices.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(OptimizationError, match="unknown outcome 'capacity'"):
+        plots.gp_slices(constrained, "capacity")
+
+
+def test_feasibility_map_is_high_inside_the_disc_and_low_outside(constrained, tmp_path):
+    fig = plots.feasibility_map(constrained, "x1", "x2", "plotly", n=21)
+    heat = fig.data[0]
+    z = np.asarray(heat.z)
+    gx, gy = np.asarray(heat.x), np.asarray(heat.y)
+    r2 = gx[None, :] ** 2 + gy[:, None] ** 2
+    assert z[r2 < 0.35].min() > 0.9 and z[r2 > 0.7].max() < 0.1  # away from the boundary circle
+    feasible_obs = fig.data[1]
+    assert all(a**2 + b**2 <= 0.5 for a, b in zip(feasible_obs.x, feasible_obs.y, strict=True))
+    png = plots.save(plots.feasibility_map(constrained, "x1", "x2"), tmp_path / "feas.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(OptimizationError, match="two different parameters"):
+        plots.feasibility_map(constrained, "x1", "x1")
+    with pytest.raises(OptimizationError, match="not a numeric parameter"):
+        plots.feasibility_map(constrained, "x1", "temperature")

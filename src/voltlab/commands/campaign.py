@@ -35,6 +35,8 @@ class PlotKind(StrEnum):
     convergence = "convergence"
     pareto = "pareto"
     hypervolume = "hypervolume"
+    slices = "slices"
+    feasibility = "feasibility"
 
 
 def _fmt(v: Any) -> str:
@@ -167,15 +169,25 @@ def plot(
     out: Annotated[Path, typer.Option("--out", "-o", help=".png/.svg/.pdf (static) or .html (interactive).")] = Path(
         "campaign.png"
     ),
+    outcome: Annotated[str | None, typer.Option(help="slices: the outcome to slice (default objective 0).")] = None,
+    x: Annotated[str | None, typer.Option("--x", help="feasibility: the parameter on the x axis.")] = None,
+    y: Annotated[str | None, typer.Option("--y", help="feasibility: the parameter on the y axis.")] = None,
 ) -> None:
-    """Plot convergence (best so far), the Pareto front or the hypervolume trace."""
+    """Plot convergence, the Pareto front, the hypervolume trace, GP slices or the feasibility map."""
     from voltlab.optimize import plots
 
     camp = _open(campaign)
     backend = plots.backend_for(out)
-    draw = {PlotKind.convergence: plots.convergence, PlotKind.pareto: plots.pareto_front,
-            PlotKind.hypervolume: plots.hypervolume}[kind]
-    fig = draw(camp, backend)
+    if kind == PlotKind.slices:
+        fig = plots.gp_slices(camp, outcome, backend)
+    elif kind == PlotKind.feasibility:
+        if x is None or y is None:
+            raise OptimizationError(f"--kind feasibility needs --x and --y, two of the parameters {camp.space.names}")
+        fig = plots.feasibility_map(camp, x, y, backend)
+    else:
+        draw = {PlotKind.convergence: plots.convergence, PlotKind.pareto: plots.pareto_front,
+                PlotKind.hypervolume: plots.hypervolume}[kind]
+        fig = draw(camp, backend)
     console.print(f"wrote {plots.save(fig, out)}", highlight=False, soft_wrap=True)
 
 

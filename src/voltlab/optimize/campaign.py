@@ -47,7 +47,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -56,6 +56,9 @@ from voltlab.optimize.objectives import Objective, OutcomeConstraint
 from voltlab.optimize.pareto import hypervolume, pareto_mask, reference_point
 from voltlab.optimize.space import FEASIBILITY_TOL, Fixed, Point, SearchSpace
 from voltlab.optimize.store import SCHEMA_VERSION, CampaignStore, atomic_write_text, utc_now
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Campaign", "Settings", "Suggestion"]
 
@@ -465,6 +468,49 @@ fidelity, fidelity_cost, num_fantasies, init_center
                 return self.space.project(self.space.decode(np.array([rec]))[0])
         return None
 
+    def predict(self, points: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        """The GP's posterior for every outcome at ``points`` (each outcome's own unit).
+
+        Fits the same GP an ask would (one ``SingleTaskGP`` per outcome on the unit
+        box; also for ``surrogate="rf"`` campaigns) to the complete observations.
+
+        Parameters
+        ----------
+        points
+            Feasible points of the space (mappings of parameter values).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per point: ``<outcome>_mean`` and ``<outcome>_std`` for each outcome.
+
+        Raises
+        ------
+        OptimizationError
+            Fewer than 2 complete observations, or a point outside the space.
+        """
+        import pandas as pd
+
+        from voltlab.optimize._botorch import posterior_gp
+
+        complete = self._store.rows(status="complete")
+        if len(complete) < 2:
+            raise OptimizationError(f"predict needs at least 2 complete observations, the campaign has "
+                                    f"{len(complete)}; tell more results first")
+        pts = [dict(p) for p in points]
+        for k, p in enumerate(pts):
+            v = self.space.violation(p)
+            if v > FEASIBILITY_TOL:
+                raise OptimizationError(f"predict: point {k} {p} is outside the search space (violation {v:.3g})")
+        X = self.space.encode([r["point"] for r in complete])
+        Y = np.array([[float(r["outcome"][n]) for n in self.outcome_names] for r in complete], dtype=float)
+        mean, std = posterior_gp(X, Y, self.space.encode(pts), self.outcome_names, seed=self.settings.seed)
+        cols: dict[str, Any] = {}
+        for j, n in enumerate(self.outcome_names):
+            cols[f"{n}_mean"] = mean[:, j]
+            cols[f"{n}_std"] = std[:, j]
+        return pd.DataFrame(cols)
+
     def pareto_front(self) -> list[Suggestion]:
         """Non-dominated feasible complete suggestions (every objective in its own direction)."""
         cands = [s for s in self.suggestions("complete") if self.feasible(s)]
@@ -595,9 +641,13 @@ fidelity, fidelity_cost, num_fantasies, init_center
             if st.fidelity is not None:
                 p = self.space[st.fidelity]
                 fid = (self.space._column(st.fidelity), 1.0, p.high - p.low, st.fidelity_cost + p.low)  # type: ignore[union-attr]
+            # the newest GP fit's hyperparameters: the next fit starts there (same campaign, so same outcomes)
+            previous = next((r["model_state"]["hyperparameters"] for r in reversed(rows)
+                             if isinstance(r.get("model_state"), dict) and r["model_state"].get("surrogate") == "gp"
+                             and isinstance(r["model_state"].get("hyperparameters"), dict)), None)
             U, states = propose_gp(
                 self.space, self.objectives, self.outcome_constraints, X, Y, Xp, n, fidelity=fid,
-                num_fantasies=st.num_fantasies,
+                num_fantasies=st.num_fantasies, previous_hyperparameters=previous,
                 mode=st.mode, seed=seed, finalize=self._finalize,
                 raw_sampler=lambda m, s: self.space.encode(self.space.sample(m, seed=s)), num_restarts=st.num_restarts,
                 raw_samples=st.raw_samples, mc_samples=st.mc_samples, ref_point=ref,

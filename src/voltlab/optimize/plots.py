@@ -7,6 +7,12 @@
 ``pareto_front``
     Objective 0 against objective 1 for complete observations, the feasible
     non-dominated set joined by a line.
+``gp_slices``
+    The GP's posterior mean and a 95 % band of one outcome along each numeric
+    parameter in turn, the others held at the best feasible point (one panel each).
+``feasibility_map``
+    The GP's probability that every outcome constraint holds, on a grid of two
+    parameters (the others at the best feasible point), with the observations.
 ``hypervolume``
     Hypervolume of the feasible observations (utility units to the power of the
     number of objectives) against the evaluation number, for a fixed reference
@@ -26,8 +32,9 @@ import numpy as np
 
 from voltlab.errors import OptimizationError
 from voltlab.optimize.campaign import Campaign
+from voltlab.optimize.space import Categorical, Fixed, Point
 
-__all__ = ["backend_for", "convergence", "hypervolume", "pareto_front", "save"]
+__all__ = ["backend_for", "convergence", "feasibility_map", "gp_slices", "hypervolume", "pareto_front", "save"]
 
 Backend = Literal["matplotlib", "plotly"]
 
@@ -176,6 +183,157 @@ def hypervolume(campaign: Campaign, backend: Backend = "matplotlib") -> Any:
     ref_text = ", ".join(f"{v:.4g}" for v in ref) if ref else "none feasible yet"
     fig = _figure(backend, f"Hypervolume (reference point in utilities: {ref_text})", "evaluation", "hypervolume")
     _points(fig, backend, np.arange(1, len(trace) + 1), np.asarray(trace), "hypervolume", line=True, step=True)
+    return _finish(fig, backend)
+
+
+def _anchor(campaign: Campaign) -> Point:
+    """Where the other parameters are held: the best feasible observation, else the centre."""
+    best = campaign.best()
+    return dict(best.point) if best is not None else campaign.space.center()
+
+
+def _numeric(campaign: Campaign) -> list[Any]:
+    return [p for p in campaign.space.parameters if not isinstance(p, Categorical | Fixed)]
+
+
+def _projected_line(campaign: Campaign, name: str, low: float, high: float, anchor: Point,
+                    n: int, log: bool = False) -> tuple[np.ndarray, list[Point]]:
+    """Points along ``name`` from ``low`` to ``high`` (others at ``anchor``), each projected into the space
+    (inside a simplex the other members shift to keep the total); x = the projected value."""
+    values = np.geomspace(low, high, n) if log else np.linspace(low, high, n)
+    pts = [campaign.space.project({**anchor, name: float(v)}) for v in values]
+    return np.array([float(p[name]) for p in pts]), pts
+
+
+def gp_slices(campaign: Campaign, outcome: str | None = None, backend: Backend = "matplotlib", *,
+              n: int = 60) -> Any:
+    """One-dimensional slices of the GP: ``outcome`` (default objective 0) along each numeric parameter.
+
+    Each panel varies one parameter over its range with the others at the best feasible
+    observation (the space's centre before there is one), projected into the space; the
+    line is the posterior mean, the band mean ± 1.96 std, in the outcome's unit.
+
+    Raises
+    ------
+    OptimizationError
+        Fewer than 2 complete observations, an unknown outcome, or no numeric parameter.
+    """
+    name = outcome or campaign.objectives[0].name
+    if name not in campaign.outcome_names:
+        raise OptimizationError(f"unknown outcome {name!r}; this campaign has {campaign.outcome_names}")
+    params = _numeric(campaign)
+    if not params:
+        raise OptimizationError("the space has no numeric parameter to slice along")
+    anchor = _anchor(campaign)
+    lines = []
+    for p in params:
+        x, pts = _projected_line(campaign, p.name, p.low, p.high, anchor, n, log=bool(getattr(p, "log", False)))
+        pred = campaign.predict(pts)
+        lines.append((p.name, x, pred[f"{name}_mean"].to_numpy(), pred[f"{name}_std"].to_numpy(),
+                      float(anchor[p.name])))
+    title = f"GP slices of {name} through the best feasible point (band: 95 %)"
+    cols = min(3, len(lines))
+    rows = -(-len(lines) // cols)
+    if backend == "plotly":
+        import plotly.graph_objects as go
+        from plotly.subplots import make_subplots
+
+        fig = make_subplots(rows=rows, cols=cols, subplot_titles=[ln[0] for ln in lines])
+        for k, (_, x, m, sd, at) in enumerate(lines):
+            r, c = k // cols + 1, k % cols + 1
+            order = np.argsort(x)
+            x, m, sd = x[order], m[order], sd[order]
+            fig.add_trace(go.Scatter(x=np.r_[x, x[::-1]], y=np.r_[m + 1.96 * sd, (m - 1.96 * sd)[::-1]],
+                                     fill="toself", fillcolor="rgba(31,119,180,0.2)", line={"width": 0},
+                                     showlegend=False, hoverinfo="skip"), row=r, col=c)
+            fig.add_trace(go.Scatter(x=x, y=m, mode="lines", line={"color": "#1f77b4"}, showlegend=False,
+                                     name=f"{name} mean"), row=r, col=c)
+            fig.add_vline(x=at, line={"dash": "dot", "color": "#2ca02c"}, row=r, col=c)
+            fig.update_yaxes(title_text=name if c == 1 else None, row=r, col=c)
+        fig.update_layout(title=title, template="plotly_white", height=320 * rows)
+        return fig
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), dpi=110, squeeze=False)
+    for k, (pname, x, m, sd, at) in enumerate(lines):
+        ax = axes[k // cols][k % cols]
+        order = np.argsort(x)
+        x, m, sd = x[order], m[order], sd[order]
+        ax.fill_between(x, m - 1.96 * sd, m + 1.96 * sd, alpha=0.25, color="#1f77b4", lw=0)
+        ax.plot(x, m, color="#1f77b4")
+        ax.axvline(at, ls=":", color="#2ca02c")
+        ax.set_xlabel(pname)
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    for k in range(len(lines), rows * cols):
+        axes[k // cols][k % cols].axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def feasibility_map(campaign: Campaign, x: str, y: str, backend: Backend = "matplotlib", *, n: int = 40) -> Any:
+    """Probability that every outcome constraint holds, over parameters ``x`` and ``y``.
+
+    ``P = prod_c Phi(-slack_mean_c / std_c)`` from each constrained outcome's GP (independent
+    Gaussians), on an ``n x n`` grid of ``x`` and ``y`` with the other parameters at the best
+    feasible observation, each grid point projected into the space; observed points are
+    drawn on top (filled: feasible, hollow: infeasible).
+
+    Raises
+    ------
+    OptimizationError
+        No outcome constraint, ``x``/``y`` not distinct numeric parameters, or fewer than
+        2 complete observations.
+    """
+    from scipy.stats import norm
+
+    if not campaign.outcome_constraints:
+        raise OptimizationError("a feasibility map needs outcome constraints; this campaign has none")
+    numeric = {p.name: p for p in _numeric(campaign)}
+    for v in (x, y):
+        if v not in numeric:
+            raise OptimizationError(f"{v!r} is not a numeric parameter of the space; choose from {sorted(numeric)}")
+    if x == y:
+        raise OptimizationError("x and y must be two different parameters")
+    px, py = numeric[x], numeric[y]
+    anchor = _anchor(campaign)
+    gx, gy = (np.geomspace(q.low, q.high, n) if getattr(q, "log", False) else np.linspace(q.low, q.high, n)
+              for q in (px, py))
+    pts = [campaign.space.project({**anchor, x: float(a), y: float(b)}) for b in gy for a in gx]
+    pred = campaign.predict(pts)
+    prob = np.ones(len(pts))
+    for c in campaign.outcome_constraints:
+        slack = c.slack(pred[f"{c.name}_mean"].to_numpy())
+        prob *= norm.cdf(-slack / np.maximum(pred[f"{c.name}_std"].to_numpy(), 1e-12))
+    grid = prob.reshape(n, n)
+    done = campaign.suggestions("complete")
+    ox = np.array([s.point[x] for s in done], dtype=float)
+    oy = np.array([s.point[y] for s in done], dtype=float)
+    feas = np.array([campaign.feasible(s) for s in done], dtype=bool)
+    cons = ", ".join(c.describe() for c in campaign.outcome_constraints)
+    title = f"P(feasible): {cons}"
+    if backend == "plotly":
+        import plotly.graph_objects as go
+
+        fig = go.Figure(go.Heatmap(x=gx, y=gy, z=grid, zmin=0, zmax=1, colorscale="RdYlGn",
+                                   colorbar={"title": "P(feasible)"}))
+        fig.add_trace(go.Scatter(x=ox[feas], y=oy[feas], mode="markers", name="feasible",
+                                 marker={"color": "black", "size": 8}))
+        fig.add_trace(go.Scatter(x=ox[~feas], y=oy[~feas], mode="markers", name="infeasible",
+                                 marker={"color": "black", "size": 8, "symbol": "circle-open"}))
+        fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, template="plotly_white")
+        return fig
+    fig = _figure(backend, title, x, y)
+    ax = fig.axes[0]
+    mesh = ax.pcolormesh(gx, gy, grid, vmin=0, vmax=1, cmap="RdYlGn", shading="auto")
+    fig.colorbar(mesh, ax=ax, label="P(feasible)")
+    ax.contour(gx, gy, grid, levels=[0.5], colors="k", linewidths=1)
+    ax.scatter(ox[feas], oy[feas], c="k", s=24, label="feasible")
+    ax.scatter(ox[~feas], oy[~feas], facecolors="none", edgecolors="k", s=24, label="infeasible")
     return _finish(fig, backend)
 
 
