@@ -755,11 +755,11 @@ def main() -> None:
     }
     res["goals"] = goals(res)
     res["total_wall_s"] = time.perf_counter() - t_start
+    few = {m: k for m, k in seeds.items() if m in methods and k < 10}
     res["notes"] = [
-        "Fewer than 10 seeds for voltlab/skopt/bayes_opt (4) and Ax (2), and budgets of 15-25 evaluations, "
-        "because of the 25-minute limit on 2 shared cores (load average 6-8 from other jobs while developing: one "
-        "voltlab, Ax or bayes_opt step took 3-7 s); medians over 2-4 seeds are noisy, so the goal verdicts are "
-        "indicative only.",
+        (f"Fewer than 10 seeds for {', '.join(f'{m} ({k})' for m, k in sorted(few.items()))}, to fit the time "
+         "on 2 shared cores; medians over so few seeds are noisy, so those goal verdicts are indicative only."
+         if few else "10 or more seeds for every method run."),
         "Each method uses its own default initial design: voltlab the centre + 4 Sobol, skopt 10, bayes_opt 5, "
         "Optuna TPE 10 startup trials, Ax 5 (its default initialization budget in 1.3.1: centre point + Sobol).",
         "skopt and bayes_opt have no multi-objective mode, so they are not run on branin_currin and c2dtlz2.",
