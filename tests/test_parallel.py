@@ -1,3 +1,5 @@
+import threading
+
 import pytest
 
 from voltlab.errors import VoltlabError
@@ -27,8 +29,10 @@ def test_worker_settings(monkeypatch):
 
 
 class _UnpicklableError(Exception):
-    def __init__(self, a, b):  # two required arguments: pickle cannot rebuild it from args
+    def __init__(self, a, b):
         super().__init__(f"{a}/{b}")
+        # a lock cannot be pickled, even where tblib (imported with distributed) makes exceptions picklable
+        self.lock = threading.Lock()
 
 
 def _raise_unpicklable(x: int) -> int:
