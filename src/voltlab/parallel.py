@@ -175,19 +175,23 @@ def parallel_map(
         else ThreadPoolExecutor(max_workers=min(n, len(chunks)))
     )
     with pool:
-        futures = {pool.submit(_run_chunk, func, 0, [todo[k] for k in chunk]): chunk for chunk in chunks}
+        # threads share this process: their errors need not (and may not) pickle
+        futures = {pool.submit(_run_chunk, func, 0, [todo[k] for k in chunk], backend == "process"): chunk
+                   for chunk in chunks}
         for fut in as_completed(futures):
             yield from _unchunk(todo, futures[fut], fut)
 
 
 def _chunks(n_items: int, chunksize: int | None, threads: int) -> list[range]:
-    """Index ranges of the tasks: ``chunksize`` items each, or about 8 tasks per thread (None)."""
+    """Index ranges of the tasks: ``chunksize`` items each, or about 16 tasks per thread (None)."""
     size = chunksize if chunksize is not None else max(1, -(-n_items // (16 * max(threads, 1))))
     return [range(s, min(s + size, n_items)) for s in range(0, n_items, size)]
 
 
-def _run_chunk(func: Callable[[T], R], retries: int, chunk: list[T]) -> list[tuple[R | None, BaseException | None]]:
-    """One task: ``func`` on each item of the chunk, each error caught (and retried) per item."""
+def _run_chunk(func: Callable[[T], R], retries: int, chunk: list[T],
+               travels: bool = True) -> list[tuple[R | None, BaseException | None]]:
+    """One task: ``func`` on each item of the chunk, each error caught (and retried) per item;
+    ``travels``: the results go back through pickle (another process), so must the errors."""
     out: list[tuple[R | None, BaseException | None]] = []
     for item in chunk:
         for attempt in range(retries + 1):
@@ -196,7 +200,7 @@ def _run_chunk(func: Callable[[T], R], retries: int, chunk: list[T]) -> list[tup
                 break
             except Exception as exc:  # noqa: BLE001 - reported to the caller per item
                 if attempt == retries:
-                    out.append((None, _picklable(exc)))
+                    out.append((None, _picklable(exc) if travels else exc))
     return out
 
 

@@ -225,12 +225,15 @@ def gp_slices(campaign: Campaign, outcome: str | None = None, backend: Backend =
     if not params:
         raise OptimizationError("the space has no numeric parameter to slice along")
     anchor = _anchor(campaign)
-    lines = []
+    xs, pts = [], []
     for p in params:
-        x, pts = _projected_line(campaign, p.name, p.low, p.high, anchor, n, log=bool(getattr(p, "log", False)))
-        pred = campaign.predict(pts)
-        lines.append((p.name, x, pred[f"{name}_mean"].to_numpy(), pred[f"{name}_std"].to_numpy(),
-                      float(anchor[p.name])))
+        x, line = _projected_line(campaign, p.name, p.low, p.high, anchor, n, log=bool(getattr(p, "log", False)))
+        xs.append(x)
+        pts += line
+    pred = campaign.predict(pts)  # one GP fit for every panel
+    mean, std = pred[f"{name}_mean"].to_numpy(), pred[f"{name}_std"].to_numpy()
+    lines = [(p.name, x, mean[k * n:(k + 1) * n], std[k * n:(k + 1) * n], float(anchor[p.name]))
+             for k, (p, x) in enumerate(zip(params, xs, strict=True))]
     title = f"GP slices of {name} through the best feasible point (band: 95 %)"
     cols = min(3, len(lines))
     rows = -(-len(lines) // cols)
