@@ -118,6 +118,17 @@ def test_wrong_format(samples, tmp_path):
         IndigoReader.read(text)
 
 
+def test_corrupted_file_that_crashed_pytables_is_a_clear_error(indigo, tmp_path):
+    """13 bytes inserted after the superblock (found by test_fuzz): PyTables' HDF5 calls segfaulted on
+    it, killing the process; the reader now opens such files with h5py, which raises."""
+    base = indigo.read_bytes()
+    bad = tmp_path / "corrupt.h5"
+    bad.write_bytes(base[:56] + b"\x1a\x93\xed\x83&y\xde\xb1\xcb\xd7c\xeb\xe9" + base[56:])
+    with pytest.raises(DataFormatError, match="address of object past end of allocation") as ei:
+        IndigoReader.read(bad)
+    assert str(bad) in str(ei.value)
+
+
 @FUZZ
 @given(data=st.data())
 def test_fuzz(indigo, tmp_path, reader_robust, data):

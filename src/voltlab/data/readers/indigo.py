@@ -55,11 +55,26 @@ _CANONICAL = {
 _EXTRAS = ("half_cycle_count", "experiment_count", "experiment_type")
 
 
+class _NotFixedFormatError(Exception):
+    """The group is a pandas 'table'-format store, which only PyTables reads."""
+
+
 def _load(path: Path) -> pd.DataFrame:
+    """The ``time_series_data`` frame: through h5py (pandas' fixed layout), else PyTables.
+
+    h5py goes first because it checks object addresses: on a corrupted file PyTables' HDF5
+    calls crashed the whole process (a segfault, found by the fuzz test), where h5py raises
+    an error that names the file. PyTables is used only for 'table'-format stores.
+    """
+    try:
+        return _load_h5py(path)
+    except _NotFixedFormatError:
+        pass
     try:
         import tables  # noqa: F401
-    except ImportError:
-        return _load_h5py(path)
+    except ImportError as exc:
+        raise DependencyError("this Indigo .h5 is a pandas 'table'-format store; reading it needs PyTables "
+                              "(pip install tables)", path=path) from exc
     try:
         with pd.HDFStore(path, mode="r") as store:
             df = store.get(_KEY)
@@ -84,6 +99,8 @@ def _load_h5py(path: Path) -> pd.DataFrame:
         if _KEY not in fh:
             raise DataFormatError(f"HDF5 file has no '{_KEY}' group", path=path)
         grp = fh[_KEY]
+        if "block0_values" not in grp and "table" in grp:
+            raise _NotFixedFormatError
         frames = []
         k = 0
         while f"block{k}_values" in grp:
