@@ -48,6 +48,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -143,6 +144,22 @@ def _cluster(n_workers: int):  # type: ignore[no-untyped-def]
     return cluster, client
 
 
+def _timed_on_cluster(n_workers: int, warm: Any, work: Any) -> tuple[Any, float, list[float]]:
+    """On a fresh LocalCluster of ``n_workers``: ``client.run(*warm)`` on every worker before the
+    clock, then ``work(scheduler_address)`` timed. Returns its result, seconds, worker peak RSS (MB)."""
+    cluster, client = _cluster(n_workers)
+    try:
+        client.run(*warm)
+        t0 = time.perf_counter()
+        out = work(cluster.scheduler_address)
+        seconds = time.perf_counter() - t0
+        rss = list(client.run(_peak_rss_mb).values())
+    finally:
+        client.close()
+        cluster.close()
+    return out, seconds, rss
+
+
 def _warm_featurizer() -> int:
     """Import voltlab.features and featurise one formula (on each worker, before the clock)."""
     from voltlab.features import MagpieFeaturizer
@@ -154,19 +171,10 @@ def run_featurize(items: list[str], n_workers: int) -> dict[str, object]:
     from voltlab.features import MagpieFeaturizer
     from voltlab.features.distributed import featurize_partitions
 
-    cluster, client = _cluster(n_workers)
-    try:
-        # Each worker imports voltlab.features (about 0.8 s, pandas and the element tables) before
-        # the clock, as the sweep's workers build their model: a one-off per worker, not throughput.
-        client.run(_warm_featurizer)
-        t0 = time.perf_counter()
-        df = featurize_partitions(MagpieFeaturizer(), items, partition_size=50_000,
-                                  scheduler=cluster.scheduler_address)
-        seconds = time.perf_counter() - t0
-        rss = list(client.run(_peak_rss_mb).values())
-    finally:
-        client.close()
-        cluster.close()
+    # Each worker imports voltlab.features (about 0.8 s, pandas and the element tables) before
+    # the clock, as the sweep's workers build their model: a one-off per worker, not throughput.
+    df, seconds, rss = _timed_on_cluster(n_workers, (_warm_featurizer,), lambda address: featurize_partitions(
+        MagpieFeaturizer(), items, partition_size=50_000, scheduler=address))
     return {"seconds": seconds, "values": df.to_numpy(), "rss_mb": rss}
 
 
@@ -174,17 +182,8 @@ def run_featurize_parquet(items: list[str], n_workers: int, folder: Path) -> dic
     from voltlab.features import MagpieFeaturizer
     from voltlab.features.distributed import featurize_to_parquet
 
-    cluster, client = _cluster(n_workers)
-    try:
-        client.run(_warm_featurizer)
-        t0 = time.perf_counter()
-        out = featurize_to_parquet(MagpieFeaturizer(), items, folder, partition_size=50_000, overwrite=True,
-                                   scheduler=cluster.scheduler_address)
-        seconds = time.perf_counter() - t0
-        rss = list(client.run(_peak_rss_mb).values())
-    finally:
-        client.close()
-        cluster.close()
+    out, seconds, rss = _timed_on_cluster(n_workers, (_warm_featurizer,), lambda address: featurize_to_parquet(
+        MagpieFeaturizer(), items, folder, partition_size=50_000, overwrite=True, scheduler=address))
     table = out.read()  # after the clock: the check that the files hold the same numbers
     assert table["formula"].tolist() == items
     return {"seconds": seconds, "values": table.drop(columns="formula").to_numpy(), "rss_mb": rss,
@@ -205,17 +204,8 @@ def run_structures(texts: list[str], n_workers: int) -> dict[str, object]:
     from voltlab.features import StructureFeaturizer
     from voltlab.features.distributed import featurize_partitions
 
-    cluster, client = _cluster(n_workers)
-    try:
-        client.run(_warm_structure_featurizer)
-        t0 = time.perf_counter()
-        df = featurize_partitions(StructureFeaturizer(), texts, partition_size=8, ignore_errors=True,
-                                  scheduler=cluster.scheduler_address)
-        seconds = time.perf_counter() - t0
-        rss = list(client.run(_peak_rss_mb).values())
-    finally:
-        client.close()
-        cluster.close()
+    df, seconds, rss = _timed_on_cluster(n_workers, (_warm_structure_featurizer,), lambda address: (
+        featurize_partitions(StructureFeaturizer(), texts, partition_size=8, ignore_errors=True, scheduler=address)))
     return {"seconds": seconds, "values": df.to_numpy(), "rss_mb": rss, "errors": len(df.attrs["errors"])}
 
 
@@ -236,19 +226,11 @@ def run_sweep(points: list[dict[str, float]], n_workers: int) -> dict[str, objec
 
     sim = Simulator("SPM", "Chen2020", ["Discharge at 2C until 3.0 V"], initial_soc=1.0, inputs=[DN, DP],
                     period_second=60.0)
-    cluster, client = _cluster(n_workers)
-    try:
-        # Each worker builds the model once (about 5 s, the same on 1 or 2 workers), before the clock.
-        from voltlab.simulate.batch import _worker_simulator
+    from voltlab.simulate.batch import _worker_simulator
 
-        client.run(_worker_simulator, sim.spec)
-        t0 = time.perf_counter()
-        results = sweep(sim, points, scheduler=cluster.scheduler_address)
-        seconds = time.perf_counter() - t0
-        rss = list(client.run(_peak_rss_mb).values())
-    finally:
-        client.close()
-        cluster.close()
+    # Each worker builds the model once (about 5 s, the same on 1 or 2 workers), before the clock.
+    results, seconds, rss = _timed_on_cluster(n_workers, (_worker_simulator, sim.spec),
+                                              lambda address: sweep(sim, points, scheduler=address))
     caps = [float(r.timeseries["discharging_capacity_ah"].max()) for r in results]
     return {"seconds": seconds, "values": np.asarray(caps, dtype=np.float64), "rss_mb": rss}
 

@@ -19,6 +19,17 @@ CCCV = [
 DN = "Negative particle diffusivity [m2.s-1]"
 
 
+@pytest.fixture(scope="session")
+def fc():
+    """``voltlab.simulate.fastcharge``, with PyTorch on one thread (its RL agent trains in some tests)."""
+    import torch
+
+    torch.set_num_threads(1)
+    from voltlab.simulate import fastcharge
+
+    return fastcharge
+
+
 @pytest.fixture(autouse=True)
 def _no_telemetry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYBAMM_DISABLE_TELEMETRY", "true")

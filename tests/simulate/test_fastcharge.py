@@ -18,16 +18,6 @@ PERIOD = 60.0
 
 
 @pytest.fixture(scope="module")
-def fc():
-    import torch
-
-    torch.set_num_threads(1)
-    from voltlab.simulate import fastcharge
-
-    return fastcharge
-
-
-@pytest.fixture(scope="module")
 def gentle(fc):
     return fc.evaluate_protocol(fc.ChargeProtocol(WINDOWS, (0.5, 0.5)), period_second=PERIOD)
 

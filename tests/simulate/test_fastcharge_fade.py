@@ -16,16 +16,6 @@ PERIOD = 60.0
 
 
 @pytest.fixture(scope="module")
-def fc():
-    import torch
-
-    torch.set_num_threads(1)
-    from voltlab.simulate import fastcharge
-
-    return fastcharge
-
-
-@pytest.fixture(scope="module")
 def cccv(fc):
     """CC-CV 0.5C, 1C, 2C cycled CYCLES times (one build)."""
     return {c: fc.protocol_fade(fc.CCCVProtocol(c), cycles=CYCLES, period_second=PERIOD) for c in (0.5, 1.0, 2.0)}
