@@ -123,3 +123,28 @@ def test_cli_errors_are_voltlab_errors(tmp_path, app):
     bad.write_text("[[parameters]]\ntype = 'real'\nname = 'x'\nlow = 1\nhigh = 0\n[[objectives]]\nname = 'y'\n")
     r = runner.invoke(app, ["campaign", "new", str(tmp_path / "b.campaign"), "-c", str(bad)])
     assert isinstance(r.exception, OptimizationError) and "low=1 must be below high=0" in str(r.exception)
+
+
+def test_plot_pareto_with_three_objectives_writes_a_3d_figure(tmp_path, app):
+    from voltlab.optimize import Objective, Real, SearchSpace
+
+    path = tmp_path / "three.campaign"
+    camp = Campaign.create(path, SearchSpace([Real("x", 0.0, 1.0)]),
+                           [Objective("a"), Objective("b", "minimize"), Objective("c", "minimize")],
+                           surrogate="random", seed=0)
+    for s in camp.ask(5):
+        x = s.point["x"]
+        camp.tell(s.id, {"a": x, "b": x**2, "c": (1 - x) ** 2})
+    camp.close()
+    runner = CliRunner()
+    html = tmp_path / "front.html"
+    r = runner.invoke(app, ["campaign", "plot", str(path), "--kind", "pareto", "-o", str(html)])
+    assert r.exit_code == 0, r.output
+    assert '"zaxis":{"title":{"text":"c (minimize)"' in html.read_text()  # the figure's own layout, 3-D
+    r = runner.invoke(app, ["campaign", "plot", str(path), "--kind", "pareto", "--objectives", "a,c",
+                            "-o", str(tmp_path / "ac.html")])
+    two = (tmp_path / "ac.html").read_text()
+    assert r.exit_code == 0 and '"zaxis":{"title"' not in two and '"yaxis":{"title":{"text":"c (minimize)"' in two
+    r = runner.invoke(app, ["campaign", "plot", str(path), "--kind", "pareto", "--objectives", "a,z",
+                            "-o", str(tmp_path / "az.html")])
+    assert isinstance(r.exception, OptimizationError) and "2 or 3 different objectives" in str(r.exception)

@@ -129,3 +129,32 @@ def test_feasibility_map_is_high_inside_the_disc_and_low_outside(constrained, tm
         plots.feasibility_map(constrained, "x1", "x1")
     with pytest.raises(OptimizationError, match="not a numeric parameter"):
         plots.feasibility_map(constrained, "x1", "temperature")
+
+
+def test_three_objective_pareto_front_is_a_3d_scatter_of_the_non_dominated_set(tmp_path):
+    space = SearchSpace([Real("x", 0.0, 1.0), Real("y", 0.0, 1.0)])
+    camp = Campaign.create(tmp_path / "p3.sqlite", space,
+                           [Objective("capacity"), Objective("fade", "minimize"), Objective("cost", "minimize")],
+                           surrogate="random", seed=0)
+    for s in camp.ask(12):
+        x, y = s.point["x"], s.point["y"]
+        camp.tell(s.id, {"capacity": x + y, "fade": x**2, "cost": y**2})
+    # a point dominated by a hand-made one: (capacity, fade, cost) = (0.5, 0.5, 0.5) vs (1, 0.25, 0.25)
+    camp.tell({"x": 0.5, "y": 0.5}, {"capacity": 1.0, "fade": 0.25, "cost": 0.25})
+    worse = camp.tell({"x": 0.25, "y": 0.25}, {"capacity": 0.5, "fade": 0.5, "cost": 0.5})
+    front_ids = {s.id for s in camp.pareto_front()}
+    assert worse.id not in front_ids
+    fig = plots.pareto_front(camp, "plotly")
+    assert [tr.type for tr in fig.data] == ["scatter3d", "scatter3d"]
+    assert [tr.name for tr in fig.data] == ["feasible", "non-dominated"]
+    assert len(fig.data[1].x) == len(front_ids)
+    assert len(fig.data[0].x) + len(fig.data[1].x) == 14
+    assert fig.layout.scene.zaxis.title.text == "cost (minimize)"
+    # two of the three: a 2-D scatter without the joining line (the front is 3-D)
+    fig2 = plots.pareto_front(camp, "plotly", objectives=["capacity", "cost"])
+    assert [tr.name for tr in fig2.data] == ["feasible", "non-dominated"]
+    assert fig2.layout.yaxis.title.text == "cost (minimize)"
+    png = plots.save(plots.pareto_front(camp, "matplotlib"), tmp_path / "front3.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(OptimizationError, match=r"2 or 3 different objectives.*\['capacity', 'fade', 'cost'\]"):
+        plots.pareto_front(camp, objectives=["capacity", "voltage"])

@@ -172,6 +172,8 @@ def plot(
     outcome: Annotated[str | None, typer.Option(help="slices: the outcome to slice (default objective 0).")] = None,
     x: Annotated[str | None, typer.Option("--x", help="feasibility: the parameter on the x axis.")] = None,
     y: Annotated[str | None, typer.Option("--y", help="feasibility: the parameter on the y axis.")] = None,
+    objectives: Annotated[str | None, typer.Option(
+        help="pareto: 2 or 3 comma-separated objectives to show (default the first three; 3 = a 3-D plot).")] = None,
 ) -> None:
     """Plot convergence, the Pareto front, the hypervolume trace, GP slices or the feasibility map."""
     from voltlab.optimize import plots
@@ -184,9 +186,11 @@ def plot(
         if x is None or y is None:
             raise OptimizationError(f"--kind feasibility needs --x and --y, two of the parameters {camp.space.names}")
         fig = plots.feasibility_map(camp, x, y, backend)
+    elif kind == PlotKind.pareto:
+        names = None if objectives is None else [n.strip() for n in objectives.split(",") if n.strip()]
+        fig = plots.pareto_front(camp, backend, objectives=names)
     else:
-        draw = {PlotKind.convergence: plots.convergence, PlotKind.pareto: plots.pareto_front,
-                PlotKind.hypervolume: plots.hypervolume}[kind]
+        draw = {PlotKind.convergence: plots.convergence, PlotKind.hypervolume: plots.hypervolume}[kind]
         fig = draw(camp, backend)
     console.print(f"wrote {plots.save(fig, out)}", highlight=False, soft_wrap=True)
 

@@ -6,7 +6,7 @@
     feasible value so far as a step line.
 ``pareto_front``
     Objective 0 against objective 1 for complete observations, the feasible
-    non-dominated set joined by a line.
+    non-dominated set joined by a line; with three objectives a 3-D scatter.
 ``gp_slices``
     The GP's posterior mean and a 95 % band of one outcome along each numeric
     parameter in turn, the others held at the best feasible point (one panel each).
@@ -25,6 +25,7 @@ suffix (``.png``/``.svg``/``.pdf``: matplotlib, ``.html``: Plotly).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -136,25 +137,51 @@ def convergence(campaign: Campaign, backend: Backend = "matplotlib") -> Any:
     return _finish(fig, backend)
 
 
-def pareto_front(campaign: Campaign, backend: Backend = "matplotlib") -> Any:
-    """Objective 0 against objective 1, the feasible non-dominated points joined.
+def _pareto_objectives(campaign: Campaign, objectives: Sequence[str] | None) -> list[Any]:
+    by_name = {o.name: o for o in campaign.objectives}
+    if objectives is None:
+        return campaign.objectives[:3]
+    names = list(objectives)
+    unknown = [n for n in names if n not in by_name]
+    if unknown or len(names) not in (2, 3) or len(set(names)) != len(names):
+        raise OptimizationError(
+            f"objectives must name 2 or 3 different objectives of the campaign {list(by_name)}, got {names}"
+        )
+    return [by_name[n] for n in names]
+
+
+def pareto_front(campaign: Campaign, backend: Backend = "matplotlib", *,
+                 objectives: Sequence[str] | None = None) -> Any:
+    """The feasible non-dominated observations: 2-D (joined by a line) or 3-D (a scatter).
+
+    Parameters
+    ----------
+    objectives
+        The 2 or 3 objectives to show; default the campaign's first three (two for a
+        two-objective campaign). Non-dominated means over *all* the campaign's
+        objectives, so with more objectives than axes a point can be on the front
+        without looking it.
 
     Raises
     ------
     OptimizationError
-        Fewer than two objectives, or no complete observation.
+        Fewer than two objectives, unknown names, or no complete observation.
     """
     if len(campaign.objectives) < 2:
         raise OptimizationError("a Pareto front needs two objectives; use the convergence plot for one")
-    o0, o1 = campaign.objectives[:2]
+    objs = _pareto_objectives(campaign, objectives)
     done = campaign.suggestions("complete")
     if not done:
         raise OptimizationError("nothing to plot: no complete observations yet (tell some results first)")
-    xy = np.array([[s.values[o0.name], s.values[o1.name]] for s in done])  # type: ignore[index]
+    xyz = np.array([[s.values[o.name] for o in objs] for s in done])  # type: ignore[index]
     feas = np.array([campaign.feasible(s) for s in done])
     front_ids = {s.id for s in campaign.pareto_front()}
     on_front = np.array([s.id in front_ids for s in done])
+    if len(objs) == 3:
+        return _pareto_3d(xyz, feas, on_front, objs, backend)
+    o0, o1 = objs
     fig = _figure(backend, "Pareto front", f"{o0.name} ({o0.direction})", f"{o1.name} ({o1.direction})")
+    xy = xyz
     rest = feas & ~on_front
     _points(fig, backend, xy[rest, 0], xy[rest, 1], "feasible", color="#7f7f7f")
     if (~feas).any():
@@ -162,8 +189,44 @@ def pareto_front(campaign: Campaign, backend: Backend = "matplotlib") -> Any:
     front = xy[on_front]
     front = front[np.argsort(front[:, 0])]
     _points(fig, backend, front[:, 0], front[:, 1], "non-dominated", color="#1f77b4")
-    if len(front) > 1:
+    if len(front) > 1 and len(campaign.objectives) == 2:  # with more objectives the 2-D front is not a curve
         _points(fig, backend, front[:, 0], front[:, 1], "front", line=True, color="#1f77b4")
+    return _finish(fig, backend)
+
+
+def _pareto_3d(xyz: np.ndarray, feas: np.ndarray, on_front: np.ndarray, objs: Sequence[Any],
+               backend: Backend) -> Any:
+    labels = [f"{o.name} ({o.direction})" for o in objs]
+    groups = [("feasible", feas & ~on_front, "#7f7f7f", False), ("infeasible", ~feas, "#d62728", True),
+              ("non-dominated", on_front, "#1f77b4", False)]
+    if backend == "plotly":
+        import plotly.graph_objects as go
+
+        fig = go.Figure()
+        for name, mask, color, hollow in groups:
+            if mask.any() or name == "non-dominated":
+                fig.add_trace(go.Scatter3d(
+                    x=xyz[mask, 0], y=xyz[mask, 1], z=xyz[mask, 2], mode="markers", name=name,
+                    marker={"symbol": "circle-open" if hollow else "circle", "color": color, "size": 4},
+                ))
+        fig.update_layout(title="Pareto front", template="plotly_white", scene={
+            "xaxis_title": labels[0], "yaxis_title": labels[1], "zaxis_title": labels[2]})
+        return fig
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(7, 6), dpi=110)
+    ax = fig.add_subplot(projection="3d")
+    ax.set_title("Pareto front")
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    ax.set_zlabel(labels[2])
+    for name, mask, color, hollow in groups:
+        if mask.any():
+            ax.scatter(xyz[mask, 0], xyz[mask, 1], xyz[mask, 2], label=name, s=22,
+                       facecolors="none" if hollow else color, edgecolors=color)
     return _finish(fig, backend)
 
 
