@@ -201,18 +201,40 @@ def test_active_learning_picks_the_most_uncertain_region(tmp_path, fast):
     assert 0.3 < b.point["x"] < 0.8
 
 
-def test_random_forest_surrogate_improves_and_stays_feasible(tmp_path, nmc_space, nmc_capacity):
-    camp = Campaign.create(tmp_path / "rf.sqlite", nmc_space, [Objective("capacity_mAh_g")], n_init=6, seed=0,
-                           surrogate="rf", rf_candidates=256)
+@pytest.mark.parametrize("kind", ["rf", "xgb"])
+def test_tree_ensemble_surrogates_improve_and_stay_feasible(tmp_path, nmc_space, nmc_capacity, kind):
+    camp = Campaign.create(tmp_path / f"{kind}.sqlite", nmc_space, [Objective("capacity_mAh_g")], n_init=6, seed=0,
+                           surrogate=kind, rf_candidates=256)
     f = lambda p: {"capacity_mAh_g": nmc_capacity(p)}  # noqa: E731
     _run(camp, f, 1, q=6)
     init_best = camp.best().values["capacity_mAh_g"]
     _run(camp, f, 3, q=2)
-    assert {s.source for s in camp.suggestions()} == {"center", "sobol", "rf-EI"}
+    assert {s.source for s in camp.suggestions()} == {"center", "sobol", f"{kind}-EI"}
     assert all(nmc_space.contains(s.point) for s in camp.suggestions())
     assert camp.best().values["capacity_mAh_g"] > init_best
-    with pytest.raises(OptimizationError, match=r"surrogate='rf' handles one objective"):
-        Campaign.create(tmp_path / "rf2.sqlite", nmc_space, ["a", "b"], surrogate="rf")
+    state = camp.suggestions()[-1].model_state
+    assert state["surrogate"] == kind and state["posterior"]["capacity_mAh_g_utility"]["std"] > 0
+    with pytest.raises(OptimizationError, match=rf"surrogate='{kind}' handles one objective"):
+        Campaign.create(tmp_path / f"{kind}2.sqlite", nmc_space, ["a", "b"], surrogate=kind)
+
+
+def test_xgboost_ensemble_members_differ_by_bootstrap_and_repeat_with_the_seed():
+    from voltlab.optimize._forest import _members_xgb
+
+    rng = np.random.default_rng(0)
+    X = rng.random((30, 2))
+    y = np.sin(6 * X[:, 0]) + X[:, 1]
+    C = rng.random((50, 2))
+    a, name = _members_xgb(X, y, C, seed=3, n_members=8)
+    b, _ = _members_xgb(X, y, C, seed=3, n_members=8)
+    c, _ = _members_xgb(X, y, C, seed=4, n_members=8)
+    assert a.shape == (8, 50) and "8 bootstrapped XGBRegressor" in name
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert a.std(axis=0).min() > 0  # every candidate gets a spread
+    # the ensemble mean tracks the function: far better than predicting the mean of y
+    truth = np.sin(6 * C[:, 0]) + C[:, 1]
+    assert np.sqrt(np.mean((a.mean(axis=0) - truth) ** 2)) < 0.5 * truth.std()
 
 
 def test_campaign_validation_errors(tmp_path):

@@ -13,6 +13,9 @@ takes over:
 ``surrogate="rf"``
     Random-forest ensemble with expected improvement from the tree spread
     (one objective).
+``surrogate="xgb"``
+    Bootstrap ensemble of XGBoost regressors, expected improvement from the
+    members' spread (one objective).
 ``surrogate="random"``
     Continue the Sobol sequence (a baseline; no model).
 
@@ -63,7 +66,7 @@ if TYPE_CHECKING:
 __all__ = ["Campaign", "Settings", "Suggestion"]
 
 Status = Literal["pending", "complete", "failed"]
-SURROGATES = ("gp", "rf", "random")
+SURROGATES = ("gp", "rf", "xgb", "random")
 MODES = ("optimize", "explore")
 
 
@@ -81,7 +84,7 @@ class Settings:
         The initial design starts at the centre of the space (:meth:`SearchSpace.center`), then
         Sobol points; as Ax does. ``False`` in campaign files written before this setting existed.
     surrogate
-        ``"gp"``, ``"rf"`` or ``"random"``.
+        ``"gp"``, ``"rf"``, ``"xgb"`` or ``"random"``.
     mode
         ``"optimize"`` or ``"explore"`` (maximum posterior std).
     ref_point
@@ -93,7 +96,7 @@ class Settings:
     mc_samples
         Quasi-MC samples of the acquisition.
     rf_candidates
-        Sobol candidates scored by the random-forest surrogate.
+        Sobol candidates scored by the tree-ensemble surrogates (``"rf"``, ``"xgb"``).
     fidelity
         Name of a linear ``Real`` parameter that sets the evaluation fidelity (e.g. the
         fraction of cycles run); its upper bound is the target fidelity. Turns on
@@ -164,7 +167,7 @@ class Suggestion:
     point
         Parameter values in their units.
     source
-        ``"center"``, ``"sobol"``, ``"qLogNEI"``, ``"qLogNEHVI"``, ``"max-std"``, ``"rf-EI"``, ``"rf-max-spread"`` or ``"external"``.
+        ``"center"``, ``"sobol"``, ``"qLogNEI"``, ``"qLogNEHVI"``, ``"max-std"``, ``"rf-EI"``, ``"rf-max-spread"``, ``"xgb-EI"``, ``"xgb-max-spread"`` or ``"external"``.
     status
         ``"pending"``, ``"complete"`` or ``"failed"``.
     values
@@ -301,7 +304,7 @@ fidelity, fidelity_cost, num_fantasies, init_center
         Raises
         ------
         OptimizationError
-            Invalid objectives or settings (duplicate names, an RF with several objectives, ...).
+            Invalid objectives or settings (duplicate names, a tree ensemble with several objectives, ...).
         StoreError
             The file exists and ``overwrite`` is false.
         """
@@ -326,8 +329,9 @@ fidelity, fidelity_cost, num_fantasies, init_center
         )
         if settings.fidelity is not None:
             _check_fidelity(space, objs, cons, settings)
-        if settings.surrogate == "rf" and len(objs) > 1:
-            raise OptimizationError("surrogate='rf' handles one objective; use surrogate='gp' for several")
+        if settings.surrogate in ("rf", "xgb") and len(objs) > 1:
+            raise OptimizationError(f"surrogate={settings.surrogate!r} handles one objective; use surrogate='gp' "
+                                    "for several")
         if settings.ref_point is not None and len(settings.ref_point) != len(objs):
             raise OptimizationError(
                 f"ref_point has {len(settings.ref_point)} values for {len(objs)} objectives; give one per objective"
@@ -472,7 +476,7 @@ fidelity, fidelity_cost, num_fantasies, init_center
         """The GP's posterior for every outcome at ``points`` (each outcome's own unit).
 
         Fits the same GP an ask would (one ``SingleTaskGP`` per outcome on the unit
-        box; also for ``surrogate="rf"`` campaigns) to the complete observations.
+        box; also for ``surrogate="rf"``/``"xgb"`` campaigns) to the complete observations.
 
         Parameters
         ----------
@@ -658,6 +662,7 @@ fidelity, fidelity_cost, num_fantasies, init_center
             cands = self.space.encode(self.space.sample(st.rf_candidates, seed=seed))
             U, states = propose_forest(
                 cands, self.objectives, self.outcome_constraints, X, Y, Xp, n, mode=st.mode, seed=seed,
+                kind=st.surrogate,
             )
         points = [self.space.project(p) for p in self.space.decode(U)]
         return points, states
