@@ -148,3 +148,25 @@ def test_plot_pareto_with_three_objectives_writes_a_3d_figure(tmp_path, app):
     r = runner.invoke(app, ["campaign", "plot", str(path), "--kind", "pareto", "--objectives", "a,z",
                             "-o", str(tmp_path / "az.html")])
     assert isinstance(r.exception, OptimizationError) and "2 or 3 different objectives" in str(r.exception)
+
+
+def test_relate_adds_a_related_campaign_or_table(tmp_path, app):
+    from voltlab.optimize import Objective, Real, SearchSpace
+
+    space = SearchSpace([Real("x", 0.0, 1.0)])
+    src = Campaign.create(tmp_path / "li.campaign", space, [Objective("y")], surrogate="random", seed=1)
+    for s in src.ask(6):
+        src.tell(s.id, {"y": s.point["x"] ** 2})
+    src.close()
+    Campaign.create(tmp_path / "na.campaign", space, [Objective("y")]).close()
+    (tmp_path / "lit.csv").write_text("x,y\n0.1,0.01\n0.5,0.25\n2.0,4.0\n")
+    runner = CliRunner()
+    r = runner.invoke(app, ["campaign", "relate", str(tmp_path / "na.campaign"), str(tmp_path / "li.campaign")])
+    assert r.exit_code == 0 and "added 6 observations of related task 'li'" in r.output
+    r = runner.invoke(app, ["campaign", "relate", str(tmp_path / "na.campaign"), str(tmp_path / "lit.csv")])
+    assert isinstance(r.exception, OptimizationError) and "related observation 2 of table" in str(r.exception)
+    r = runner.invoke(app, ["campaign", "relate", str(tmp_path / "na.campaign"), str(tmp_path / "lit.csv"),
+                            "--skip-outside"])
+    assert r.exit_code == 0 and "added 2 observations of related task 'lit'" in r.output
+    r = runner.invoke(app, ["campaign", "status", str(tmp_path / "na.campaign")])
+    assert "related task 'li': 6 observations" in r.output and "related task 'lit': 2 observations" in r.output

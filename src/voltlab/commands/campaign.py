@@ -1,4 +1,4 @@
-"""``voltlab campaign new|ask|tell|status|plot|export``: ask/tell optimisation on a campaign file.
+"""``voltlab campaign new|ask|tell|relate|status|plot|export``: ask/tell optimisation on a campaign file.
 
 A campaign file is one SQLite database (see :mod:`voltlab.optimize.store`);
 every command opens it, does one transaction and exits, so commands can be run
@@ -148,6 +148,9 @@ def status(campaign: CampaignArg) -> None:
     console.print(f"{campaign}: {c['total']} suggestions: {c['complete']} complete, {c['failed']} failed, "
                   f"{c['pending']} pending; surrogate {camp.settings.surrogate}, mode {camp.settings.mode}",
                   highlight=False, soft_wrap=True)
+    for r in camp.related():
+        console.print(f"related task {r['task']!r}: {r['n_observations']} observations from {r['source']}",
+                      highlight=False, soft_wrap=True)
     shown = ([camp.best()] if len(camp.objectives) == 1 else camp.pareto_front())
     shown = [s for s in shown if s is not None]
     if shown:
@@ -160,6 +163,32 @@ def status(campaign: CampaignArg) -> None:
     pending = camp.suggestions("pending")
     if pending:
         console.print("pending ids: " + ", ".join(str(s.id) for s in pending), highlight=False, soft_wrap=True)
+
+
+@campaign_app.command()
+def relate(
+    campaign: CampaignArg,
+    source: Annotated[Path, typer.Argument(
+        help="A related campaign file, or a .csv table with one column per parameter and outcome.")],
+    task: Annotated[str | None, typer.Option(help="Name of the related task (default: the file's stem).")] = None,
+    skip_outside: Annotated[bool, typer.Option(
+        help="Leave out observations outside this campaign's space instead of failing.")] = False,
+) -> None:
+    """Add a related task's observations (transfer learning: the GP learns how far they carry over)."""
+    import pandas as pd
+
+    camp = _open(campaign)
+    outside = "skip" if skip_outside else "error"
+    if source.suffix.lower() == ".csv":
+        try:
+            table = pd.read_csv(source)
+        except (OSError, ValueError) as exc:
+            raise OptimizationError(f"cannot read the related table: {exc}", path=source) from exc
+        n = camp.add_related(table, task=task or source.stem, outside=outside)
+    else:
+        n = camp.add_related(source, task=task, outside=outside)
+    name = camp.related()[-1]["task"]
+    console.print(f"added {n} observations of related task {name!r} to {campaign}", highlight=False, soft_wrap=True)
 
 
 @campaign_app.command()

@@ -26,6 +26,48 @@ __all__ = ["propose_gp"]
 Finalize = Callable[[np.ndarray], np.ndarray]
 Fidelity = tuple[int, float, float, float]  # unit-box column, target value, cost weight, fixed cost
 RawSampler = Callable[[int, int], np.ndarray]
+Related = tuple[np.ndarray, np.ndarray, np.ndarray, Sequence[str]]
+"""Related-task data: unit-box points ``(m, dim)``, outcomes ``(m, n_outcomes)``, task index per row
+``(m,)`` (0-based into the names) and the task names."""
+
+
+def _pad(U: np.ndarray, k: int) -> np.ndarray:
+    """``U`` with ``k`` zero columns appended: the task indicators of this campaign's own task."""
+    U = np.asarray(U, dtype=np.float64)
+    return U if k == 0 else np.hstack([U, np.zeros((len(U), k))])
+
+
+def _with_tasks(X: np.ndarray, Y: np.ndarray, related: Related | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Training data with one indicator column per related task (this campaign's rows all zeros).
+
+    The GP's ARD lengthscale on task ``j``'s column sets how strongly that task's observations
+    inform this campaign's outcome: correlation ``k(x, 0; x, e_j) / k(x, 0; x, 0)``.
+    """
+    if related is None or len(related[0]) == 0:
+        return X, Y, 0
+    Xr, Yr, task, names = related
+    k = len(names)
+    onehot = np.zeros((len(Xr), k))
+    onehot[np.arange(len(Xr)), np.asarray(task, dtype=int)] = 1.0
+    return np.vstack([_pad(X, k), np.hstack([Xr, onehot])]), np.vstack([Y, Yr]), k
+
+
+def _task_correlations(members: Sequence[Any], outcome_names: Sequence[str], task_names: Sequence[str], dim: int,
+                       torch: Any) -> dict[str, dict[str, float]]:
+    """Per outcome, the fitted GP's correlation between this campaign's task and each related one."""
+    k = len(task_names)
+    x0 = torch.zeros(1, dim + k, dtype=torch.float64)
+    out: dict[str, dict[str, float]] = {}
+    with torch.no_grad():
+        for name, m in zip(outcome_names, members, strict=True):
+            base = float(m.covar_module(x0, x0).to_dense().item())
+            row = {}
+            for j, t in enumerate(task_names):
+                x1 = x0.clone()
+                x1[0, dim + j] = 1.0
+                row[t] = float(m.covar_module(x0, x1).to_dense().item()) / base
+            out[name] = row
+    return out
 
 
 def _import_torch() -> Any:
@@ -129,10 +171,12 @@ def _fit_gps(X: Any, Y: Any, names: Sequence[str], previous: Mapping[str, Any] |
 
 
 def posterior_gp(X_train: np.ndarray, Y_train: np.ndarray, U: np.ndarray, names: Sequence[str], *,
-                 seed: int = 0, previous: Mapping[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 seed: int = 0, previous: Mapping[str, Any] | None = None,
+                 related: Related | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Posterior mean and standard deviation of each outcome's GP at unit-box points ``U``.
 
-    The same model as an ask (one ``SingleTaskGP`` per outcome, ARD RBF, standardised outcomes).
+    The same model as an ask (one ``SingleTaskGP`` per outcome, ARD RBF, standardised outcomes;
+    with ``related`` data, one task-indicator column per related task).
 
     Returns
     -------
@@ -143,10 +187,11 @@ def posterior_gp(X_train: np.ndarray, Y_train: np.ndarray, U: np.ndarray, names:
     with _torch_threads(torch, len(X_train)), warnings.catch_warnings(), torch.random.fork_rng():
         warnings.simplefilter("ignore")
         torch.manual_seed(seed)
-        X = torch.tensor(X_train, dtype=torch.float64)
-        Y = torch.tensor(Y_train, dtype=torch.float64)
+        Xa, Ya, k = _with_tasks(X_train, Y_train, related)
+        X = torch.tensor(Xa, dtype=torch.float64)
+        Y = torch.tensor(Ya, dtype=torch.float64)
         members, _ = _fit_gps(X, Y, names, previous, torch)
-        Ut = torch.tensor(np.asarray(U, dtype=np.float64).reshape(-1, X.shape[-1]), dtype=torch.float64)
+        Ut = torch.tensor(_pad(np.asarray(U, dtype=np.float64).reshape(-1, X.shape[-1] - k), k), dtype=torch.float64)
         means, stds = [], []
         with torch.no_grad():
             for m in members:
@@ -209,6 +254,7 @@ def propose_gp(
     fidelity: Fidelity | None = None,
     num_fantasies: int = 16,
     previous_hyperparameters: Mapping[str, Any] | None = None,
+    related: Related | None = None,
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Fit the GP and propose ``n`` points in the unit box.
 
@@ -239,6 +285,11 @@ def propose_gp(
     previous_hyperparameters
         The ``"hyperparameters"`` of the previous ask's model state: with at least
         ``WARM_START_MIN_OBSERVATIONS`` observations each GP's fit starts there.
+    related
+        Observations of related tasks (transfer learning): each GP is fitted to this
+        campaign's and their observations with one indicator column per related task, and
+        the acquisition is optimised with those columns held at 0 (this campaign's task).
+        Not with ``fidelity``. The improvement is over this campaign's own observations.
 
     Returns
     -------
@@ -253,7 +304,7 @@ def propose_gp(
                              raw_samples=raw_samples, mc_samples=mc_samples, ref_point=ref_point,
                              fidelity=fidelity, num_fantasies=num_fantasies,
                              previous=previous_hyperparameters if len(X_train) >= WARM_START_MIN_OBSERVATIONS
-                             else None)
+                             else None, related=related)
     from botorch.exceptions.warnings import BotorchWarning
 
     # Optimiser trouble (e.g. SLSQP "ABNORMAL" exits, fit retries) is recorded with the suggestion it affected;
@@ -291,6 +342,7 @@ def _propose(
     fidelity: Fidelity | None,
     num_fantasies: int,
     previous: Mapping[str, Any] | None = None,
+    related: Related | None = None,
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
     torch = _import_torch()
     from botorch.fit import fit_gpytorch_mll
@@ -303,9 +355,17 @@ def _propose(
     names = [o.name for o in objectives] + [c.name for c in constraints]
     k = len(objectives)
     tkw: dict[str, Any] = {"dtype": torch.float64}
+    if related is not None and fidelity is not None:
+        raise ValueError("related tasks and multi-fidelity do not combine")  # checked by Campaign
+    Xa, Ya, n_rel = _with_tasks(X_train, Y_train, related)
+    if n_rel:  # every point this campaign proposes or avoids is of its own task: indicator columns 0
+        d, finalize_own, raw_own = space.dim, finalize, raw_sampler
+        finalize = lambda U: _pad(finalize_own(np.asarray(U)[:, :d]), n_rel)  # noqa: E731
+        raw_sampler = lambda m, s: _pad(raw_own(m, s), n_rel)  # noqa: E731
+        X_pending = _pad(X_pending, n_rel) if len(X_pending) else np.zeros((0, d + n_rel))
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        X = torch.tensor(X_train, **tkw)
+        X = torch.tensor(_pad(X_train, n_rel), **tkw)  # this campaign's observations: the NEI/NEHVI baseline
         Y = torch.tensor(Y_train, **tkw)
         if fidelity is not None:
             from botorch.models import SingleTaskMultiFidelityGP
@@ -314,13 +374,14 @@ def _propose(
             fit_gpytorch_mll(ExactMarginalLogLikelihood(members[0].likelihood, members[0]))
             warm = 0
         else:
-            members, warm = _fit_gps(X, Y, names, previous, torch)
+            members, warm = _fit_gps(torch.tensor(Xa, **tkw), torch.tensor(Ya, **tkw), names, previous, torch)
         model = members[0] if len(members) == 1 else ModelListGP(*members)
         model.eval()
         Xp = torch.tensor(X_pending, **tkw) if len(X_pending) else None
         eq, ineq = space.unit_constraints()
+        dim = space.dim + n_rel
         opt_kw: dict[str, Any] = {
-            "bounds": torch.stack([torch.zeros(space.dim, **tkw), torch.ones(space.dim, **tkw)]),
+            "bounds": torch.stack([torch.zeros(dim, **tkw), torch.ones(dim, **tkw)]),
             "num_restarts": num_restarts,
             "options": {"batch_limit": num_restarts, "maxiter": 100, "seed": seed},
             "equality_constraints": [
@@ -330,6 +391,8 @@ def _propose(
                 (torch.tensor(c, dtype=torch.long), torch.tensor(a, **tkw), float(b)) for c, a, b in ineq
             ] or None,
         }
+        if n_rel:
+            opt_kw["fixed_features"] = {space.dim + j: 0.0 for j in range(n_rel)}
         state: dict[str, Any] = {
             "surrogate": "gp",
             "model": "SingleTaskGP per outcome (ARD RBF, Standardize)" if fidelity is None else
@@ -340,6 +403,9 @@ def _propose(
             "hyperparameters": _hyperparameters(model, names),
             "gp_fits_warm_started": warm,
         }
+        if n_rel and related is not None:
+            state["related_tasks"] = {t: int(np.sum(np.asarray(related[2]) == j)) for j, t in enumerate(related[3])}
+            state["task_correlation"] = _task_correlations(members, names, related[3], space.dim, torch)
         if fidelity is not None:
             U, acq_values, extra = _mfkg(model, objectives[0], n, Xp, fidelity, num_fantasies, seed, finalize,
                                          optimize_acqf, opt_kw, torch,
@@ -389,6 +455,7 @@ def _propose(
             state["acquisition_value_joint_projected"] = joint
         with torch.no_grad():
             post = _posterior_summary(model, torch.tensor(U, **tkw), names)
+        U = np.asarray(U)[:, : space.dim]
     states = [
         {**state, "acquisition_value": acq_values[i], "posterior": post[i], "batch_index": i} for i in range(n)
     ]

@@ -19,6 +19,10 @@ takes over:
 ``surrogate="random"``
     Continue the Sobol sequence (a baseline; no model).
 
+``add_related`` brings in a related campaign's (or a table's) observations as
+another task: the GP gets one indicator column per related task and learns
+from the data how far each one transfers (its lengthscale on that column).
+
 ``mode="explore"`` replaces the acquisition by maximum posterior standard
 deviation (active learning); ``fidelity="name"`` turns on multi-fidelity
 (``SingleTaskMultiFidelityGP`` + cost-aware qMFKG). Every proposal is projected onto the space and
@@ -431,6 +435,23 @@ fidelity, fidelity_cost, num_fantasies, init_center
             raise OptimizationError(f"no suggestion with id {suggestion_id}; ids run from 0 to {n - 1}")
         return Suggestion._from_row(r)
 
+    def related(self) -> list[dict[str, Any]]:
+        """The related tasks added with :meth:`add_related`: ``task``, ``source``, ``n_observations``, ``added_utc``."""
+        return [{"task": r["task"], "source": r["source"], "n_observations": len(r["observations"]),
+                 "added_utc": r["added_utc"]} for r in self._store.meta().get("related", [])]
+
+    def _related_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]] | None:
+        tasks = self._store.meta().get("related", [])
+        if not tasks:
+            return None
+        pts, ys, idx = [], [], []
+        for j, r in enumerate(tasks):
+            for o in r["observations"]:
+                pts.append(o["point"])
+                ys.append([float(o["values"][n]) for n in self.outcome_names])
+                idx.append(j)
+        return self.space.encode(pts), np.array(ys, dtype=float), np.array(idx, dtype=int), [r["task"] for r in tasks]
+
     def feasible(self, s: Suggestion) -> bool:
         """A complete suggestion satisfies every outcome constraint."""
         return s.status == "complete" and s.values is not None and all(
@@ -476,7 +497,7 @@ fidelity, fidelity_cost, num_fantasies, init_center
         """The GP's posterior for every outcome at ``points`` (each outcome's own unit).
 
         Fits the same GP an ask would (one ``SingleTaskGP`` per outcome on the unit
-        box; also for ``surrogate="rf"``/``"xgb"`` campaigns) to the complete observations.
+        box, with the related tasks' observations if any; also for ``surrogate="rf"``/``"xgb"`` campaigns) to the complete observations.
 
         Parameters
         ----------
@@ -508,7 +529,8 @@ fidelity, fidelity_cost, num_fantasies, init_center
                 raise OptimizationError(f"predict: point {k} {p} is outside the search space (violation {v:.3g})")
         X = self.space.encode([r["point"] for r in complete])
         Y = np.array([[float(r["outcome"][n]) for n in self.outcome_names] for r in complete], dtype=float)
-        mean, std = posterior_gp(X, Y, self.space.encode(pts), self.outcome_names, seed=self.settings.seed)
+        mean, std = posterior_gp(X, Y, self.space.encode(pts), self.outcome_names, seed=self.settings.seed,
+                                 related=self._related_arrays())
         cols: dict[str, Any] = {}
         for j, n in enumerate(self.outcome_names):
             cols[f"{n}_mean"] = mean[:, j]
@@ -655,6 +677,7 @@ fidelity, fidelity_cost, num_fantasies, init_center
                 mode=st.mode, seed=seed, finalize=self._finalize,
                 raw_sampler=lambda m, s: self.space.encode(self.space.sample(m, seed=s)), num_restarts=st.num_restarts,
                 raw_samples=st.raw_samples, mc_samples=st.mc_samples, ref_point=ref,
+                related=self._related_arrays(),
             )
         else:
             from voltlab.optimize._forest import propose_forest
@@ -666,6 +689,121 @@ fidelity, fidelity_cost, num_fantasies, init_center
             )
         points = [self.space.project(p) for p in self.space.decode(U)]
         return points, states
+
+    # --------------------------------------------------------------- transfer
+    def add_related(
+        self,
+        source: Campaign | str | os.PathLike[str] | pd.DataFrame,
+        *,
+        task: str | None = None,
+        outside: Literal["error", "skip"] = "error",
+    ) -> int:
+        """Add the observations of a related task (transfer learning), in one transaction.
+
+        A related task is the same experiment on something else: the Li campaign for a
+        Na campaign, last year's furnace, a simulation of the same cell. Its observations
+        are copied into this campaign (so it stays self-contained) and every GP ask then
+        fits each outcome to both, with one indicator column per related task; the GP's
+        lengthscale on that column, fitted to the data, sets how much the task informs this
+        one (its correlation is in each suggestion's ``model_state["task_correlation"]``).
+        A related task with a large offset or a different shape transfers little; it does
+        not count as an observation of this campaign (``best``, traces and ``n_init`` ignore it).
+
+        Parameters
+        ----------
+        source
+            A :class:`Campaign` (or its file): its complete observations. Or a
+            ``pandas.DataFrame`` with one column per parameter of this space and per
+            outcome of this campaign, in their units.
+        task
+            Name of the task (default: the source file's stem, ``"table"`` for a DataFrame).
+        outside
+            ``"error"`` (default): an observation outside this campaign's space is an error;
+            ``"skip"``: it is left out.
+
+        Returns
+        -------
+        int
+            The number of observations added.
+
+        Raises
+        ------
+        OptimizationError
+            A surrogate other than ``"gp"`` or a multi-fidelity campaign, a task name
+            already added, a source without a parameter or outcome of this campaign, a
+            non-finite value, an observation outside the space (``outside="error"``), or
+            no observation left to add.
+        """
+        import pandas as pd
+
+        st = self.settings
+        if st.surrogate != "gp" or st.fidelity is not None:
+            raise OptimizationError(
+                f"related tasks need surrogate='gp' without multi-fidelity; this campaign has surrogate="
+                f"{st.surrogate!r}, fidelity={st.fidelity!r}")
+        if outside not in ("error", "skip"):
+            raise OptimizationError(f"outside must be 'error' or 'skip', got {outside!r}")
+        if isinstance(source, pd.DataFrame):
+            rows = self._related_from_table(source)
+            name, where = task or "table", "table"
+        else:
+            other = source if isinstance(source, Campaign) else Campaign.open(source)
+            try:
+                rows = [(s.point, s.values or {}) for s in other.suggestions("complete")]
+                name, where = task or other.path.stem, str(other.path)
+            finally:
+                if other is not source:
+                    other.close()
+        if not isinstance(name, str) or not name.strip():
+            raise OptimizationError(f"task must be a non-empty name, got {task!r}")
+        fixed = {p.name: p.value for p in self.space.parameters if isinstance(p, Fixed)}
+        obs: list[dict[str, Any]] = []
+        for k, (point, values) in enumerate(rows):
+            missing_p = [n for n in self.space.names if n not in point and n not in fixed]
+            missing_o = [n for n in self.outcome_names if n not in values]
+            if missing_p or missing_o:
+                raise OptimizationError(
+                    f"related observation {k} of {where} lacks parameters {missing_p} and outcomes {missing_o}; "
+                    f"this campaign needs parameters {self.space.names} and outcomes {self.outcome_names}")
+            full = {n: point.get(n, fixed.get(n)) for n in self.space.names}
+            vals = {}
+            for n in self.outcome_names:
+                try:
+                    vals[n] = float(values[n])
+                except (TypeError, ValueError):
+                    vals[n] = math.nan
+                if not math.isfinite(vals[n]):
+                    raise OptimizationError(f"related observation {k} of {where}: outcome {n!r} is {values[n]!r}, "
+                                            "not a finite number; drop that row")
+            v = self.space.violation(full)
+            if v > FEASIBILITY_TOL:
+                if outside == "skip":
+                    continue
+                raise OptimizationError(
+                    f"related observation {k} of {where} {full} is outside this campaign's space (violation "
+                    f"{v:.3g}); widen the space or pass outside='skip'")
+            obs.append({"point": self.space.project(full), "values": vals})
+        if not obs:
+            raise OptimizationError(f"no observation of {where} to add (none complete, or all outside the space)")
+        with self._store.transaction() as con:
+            tasks = self._store.meta().get("related", [])
+            if any(r["task"] == name for r in tasks):
+                raise OptimizationError(f"a related task named {name!r} is already added; give another task=")
+            self._store.write_meta(con, {"related": [*tasks, {"task": name, "source": where, "added_utc": utc_now(),
+                                                             "observations": obs}]})
+        return len(obs)
+
+    def _related_from_table(self, df: pd.DataFrame) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        fixed = {p.name for p in self.space.parameters if isinstance(p, Fixed)}
+        need = [n for n in self.space.names if n not in fixed] + self.outcome_names
+        missing = [n for n in need if n not in df.columns]
+        if missing:
+            raise OptimizationError(f"the related table lacks columns {missing}; it needs one per parameter and "
+                                    f"outcome: {need}")
+        out = []
+        for rec in df.to_dict(orient="records"):
+            out.append(({n: rec[n] for n in self.space.names if n in rec}, {n: rec[n] for n in self.outcome_names}))
+        return out
 
     # ------------------------------------------------------------------- tell
     def _check_values(self, values: Mapping[str, Any] | None, failed: bool) -> dict[str, float] | None:
@@ -789,6 +927,7 @@ fidelity, fidelity_cost, num_fantasies, init_center
             "objectives": meta["objectives"],
             "outcome_constraints": meta["outcome_constraints"],
             "settings": meta["settings"],
+            "related": meta.get("related", []),
             "suggestions": [s.to_dict() for s in self.suggestions()],
         }
 
@@ -824,6 +963,8 @@ fidelity, fidelity_cost, num_fantasies, init_center
         store = camp._store
         with store.transaction() as con:
             store.write_meta(con, {"created_utc": data.get("created_utc")})
+            if data.get("related"):
+                store.write_meta(con, {"related": data["related"]})
             store.insert_suggestions(con, [
                 {**{k: s[k] for k in ("id", "batch", "point", "source", "status", "reason", "model_state",
                                       "asked_utc", "told_utc")}, "outcome": s["values"]}
