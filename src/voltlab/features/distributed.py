@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from voltlab._files import atomic_write_text
 from voltlab.errors import DataFormatError, SchemaError
 
 __all__ = ["ParquetFeatures", "featurize_dask_dataframe", "featurize_partitions", "featurize_to_parquet"]
@@ -337,9 +338,7 @@ def featurize_to_parquet(
     meta = {"n_rows": len(items), "n_features": len(labels), "parts": len(jobs), "partition_size": partition_size,
             "featurizer": type(featurizer).__name__, "formula_column": formula_column,
             "errors": {str(k): v for k, v in sorted(errors.items())}}
-    tmp = folder / f".{DATASET_META}.tmp"
-    tmp.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / DATASET_META)
+    atomic_write_text(folder / DATASET_META, json.dumps(meta, indent=1) + "\n")
     return ParquetFeatures(folder, len(items), len(labels), len(jobs), dict(sorted(errors.items())))
 
 

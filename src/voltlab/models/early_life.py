@@ -44,6 +44,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from voltlab._files import atomic_write_text
 from voltlab.errors import DataFormatError, MissingFileError, NotFittedError
 from voltlab.models.lifetime import LIFETIME_METHODS, LifetimeRegressor
 from voltlab.models.metrics import lifetime_metrics
@@ -560,15 +561,7 @@ class EarlyLifePredictor:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the model file (JSON) atomically; returns its path."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(self.to_dict(), fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-        return p
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, source: str = "model") -> EarlyLifePredictor:

@@ -92,6 +92,7 @@ import numpy.typing as npt
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
+from voltlab._files import atomic_write_text
 from voltlab.errors import DataFormatError, DependencyError, MissingFileError
 from voltlab.models.base import check_xy, require_fitted
 
@@ -935,12 +936,7 @@ class PropertyRegressor(RegressorMixin, BaseEstimator):
     def save(self, path: str | os.PathLike[str], X: npt.ArrayLike, y: npt.ArrayLike, *,
              feature_labels: Sequence[str] | None = None, card: Mapping[str, Any] | None = None) -> Path:
         """Write the JSON model file atomically (see :meth:`to_dict`); returns its path."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(X, y, feature_labels=feature_labels, card=card)), encoding="utf-8")
-        os.replace(tmp, p)
-        return p
+        return atomic_write_text(path, json.dumps(self.to_dict(X, y, feature_labels=feature_labels, card=card)))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, source: str = "model") -> PropertyRegressor:

@@ -20,13 +20,13 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from voltlab._files import atomic_write_text
 from voltlab.errors import MissingFileError, StoreError
 
 __all__ = ["SCHEMA_VERSION", "CampaignStore", "atomic_write_text", "utc_now"]
@@ -59,28 +59,6 @@ def utc_now() -> str:
 def _dumps(value: Any) -> str:
     # allow_nan=False: NaN/inf are rejected before they reach the file (JSON has no such numbers).
     return json.dumps(value, sort_keys=True, allow_nan=False)
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (temp file in the same folder, fsync, rename, fsync folder)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-    return path
 
 
 class CampaignStore:

@@ -19,6 +19,8 @@ from typing import Any
 
 import pandas as pd
 
+from voltlab._files import atomic_write_text
+
 __all__ = ["Report", "package_versions"]
 
 _PROVENANCE_PACKAGES = ("voltlab", "numpy", "pandas", "pyarrow", "duckdb", "scipy", "plotly", "matplotlib", "pybamm")
@@ -127,9 +129,4 @@ class Report:
 
     def write(self, path: str | os.PathLike[str]) -> Path:
         """Write the report atomically; returns the path."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.tmp")
-        tmp.write_text(self.render(), encoding="utf-8")
-        os.replace(tmp, p)
-        return p
+        return atomic_write_text(path, self.render())

@@ -33,6 +33,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from voltlab._files import atomic_write_text
 from voltlab.errors import MissingFileError, StudyConfigError
 
 __all__ = [
@@ -349,12 +350,7 @@ class StudyResult:
 
     def write_json(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`to_dict` atomically as JSON."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1, default=str), encoding="utf-8")
-        os.replace(tmp, p)
-        return p
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=1, default=str))
 
 
 def _sha256(path: Path) -> str:
