@@ -15,7 +15,14 @@ import numpy.typing as npt
 
 from voltlab.errors import DataFormatError, NotFittedError
 
-__all__ = ["check_xy", "require_fitted"]
+__all__ = ["check_int", "check_xy", "require_fitted"]
+
+
+def check_int(name: str, value: Any, low: int) -> int:
+    """``value`` as an int, or a DataFormatError naming ``name`` unless it is an integer >= ``low`` (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise DataFormatError(f"{name} must be an integer >= {low}, got {value!r}", value=value)
+    return int(value)
 
 
 def require_fitted(estimator: Any, *attributes: str) -> None:

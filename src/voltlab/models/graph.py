@@ -70,7 +70,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 
 from voltlab.errors import DataFormatError, DependencyError
 from voltlab.features.structure import read_structure
-from voltlab.models.base import require_fitted
+from voltlab.models.base import check_int, require_fitted
 from voltlab.models.sequence import _resolve_device  # one device rule for voltlab's torch models
 
 if TYPE_CHECKING:
@@ -126,12 +126,6 @@ def _check_positive(name: str, value: Any) -> float:
             or not math.isfinite(value) or value <= 0:
         raise DataFormatError(f"{name} must be a positive number, got {value!r}", value=value)
     return float(value)
-
-
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise DataFormatError(f"{name} must be an integer >= {low}, got {value!r}", value=value)
-    return int(value)
 
 
 def _majority_species(site: Any) -> tuple[int, float, float]:
@@ -202,7 +196,7 @@ def structure_graph(
 
     cutoff = _check_positive("cutoff_angstrom", cutoff_angstrom)
     step = _check_positive("gaussian_step_angstrom", gaussian_step_angstrom)
-    k = _check_int("max_neighbors", max_neighbors, 1)
+    k = check_int("max_neighbors", max_neighbors, 1)
     label = name or "structure"
     s = read_structure(structure, name=name)
     n = len(s)
@@ -339,17 +333,17 @@ class CGCNNRegressor(RegressorMixin, BaseEstimator):
         self.device = device
 
     def _check_params(self) -> None:
-        _check_int("hidden_size", self.hidden_size, 1)
-        _check_int("n_layers", self.n_layers, 1)
-        _check_int("epochs", self.epochs, 1)
-        _check_int("batch_size", self.batch_size, 1)
+        check_int("hidden_size", self.hidden_size, 1)
+        check_int("n_layers", self.n_layers, 1)
+        check_int("epochs", self.epochs, 1)
+        check_int("batch_size", self.batch_size, 1)
         _check_positive("lr", self.lr)
         if isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, int | float) \
                 or not math.isfinite(self.weight_decay) or self.weight_decay < 0:
             raise DataFormatError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}",
                                   value=self.weight_decay)
         if self.random_state is not None:
-            _check_int("random_state", self.random_state, 0)
+            check_int("random_state", self.random_state, 0)
 
     def graphs(self, structures: Iterable[Any] | Mapping[Any, Any]) -> list[Any]:
         """Graphs of structures with this model's graph settings.

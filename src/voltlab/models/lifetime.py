@@ -61,7 +61,7 @@ import numpy.typing as npt
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from voltlab.errors import DataFormatError, NotFittedError
-from voltlab.models.base import check_xy, require_fitted
+from voltlab.models.base import check_int, check_xy, require_fitted
 
 __all__ = [
     "LIFETIME_METHODS",
@@ -77,16 +77,10 @@ LIFETIME_METHODS: tuple[str, ...] = (
 _L1_RATIOS = (0.1, 0.3, 0.5, 0.7, 0.9, 0.95, 0.99, 1.0)
 
 
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise DataFormatError(f"{name} must be an integer >= {low}, got {value!r}", value=value)
-    return int(value)
-
-
 def _check_seed(value: Any) -> int | None:
     if value is None:
         return None
-    return _check_int("random_state", value, 0)
+    return check_int("random_state", value, 0)
 
 
 def long_life_labels(cycle_life: npt.ArrayLike, threshold_cycles: float = 550) -> npt.NDArray[np.int64]:
@@ -181,12 +175,12 @@ class LifetimeRegressor(RegressorMixin, BaseEstimator):
     def _validate(self) -> None:
         if self.method not in LIFETIME_METHODS:
             raise DataFormatError(f"method must be one of {LIFETIME_METHODS}, got {self.method!r}", value=self.method)
-        _check_int("cv", self.cv, 2)
-        _check_int("max_components", self.max_components, 1)
+        check_int("cv", self.cv, 2)
+        check_int("max_components", self.max_components, 1)
         if self.n_components is not None:
-            _check_int("n_components", self.n_components, 1)
+            check_int("n_components", self.n_components, 1)
         if self.interval_cv is not None:
-            _check_int("interval_cv", self.interval_cv, 2)
+            check_int("interval_cv", self.interval_cv, 2)
         if self.params is not None and not isinstance(self.params, Mapping):
             raise DataFormatError(f"params must be a dict of estimator keyword arguments, got {type(self.params)}")
         _check_seed(self.random_state)
@@ -410,7 +404,7 @@ class LifeClassifier(ClassifierMixin, BaseEstimator):
         from sklearn.pipeline import Pipeline
         from sklearn.preprocessing import StandardScaler
 
-        _check_int("cv", self.cv, 2)
+        check_int("cv", self.cv, 2)
         seed = _check_seed(self.random_state)
         if self.C is not None and not (np.isfinite(self.C) and self.C > 0):
             raise DataFormatError(f"C must be > 0 or None, got {self.C!r}", value=self.C)

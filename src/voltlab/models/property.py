@@ -94,7 +94,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from voltlab._files import atomic_write_text
 from voltlab.errors import DataFormatError, DependencyError, MissingFileError
-from voltlab.models.base import check_xy, require_fitted
+from voltlab.models.base import check_int, check_xy, require_fitted
 
 __all__ = [
     "CLASSIFIER_METHODS",
@@ -134,12 +134,6 @@ _MLP_DEFAULTS: dict[str, Any] = {"hidden": (256, 128), "lr": 1e-3, "weight_decay
 
 
 # ---------------------------------------------------------------------------- small helpers
-
-
-def _check_int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise DataFormatError(f"{name} must be an integer >= {low}, got {value!r}", value=value)
-    return int(value)
 
 
 def _check_coverage(coverage: Any) -> float:
@@ -254,10 +248,10 @@ def cluster_labels(X: npt.ArrayLike, n_clusters: int = 5, seed: int = 0) -> npt.
     from sklearn.cluster import KMeans
 
     z = _standardised(X)
-    k = _check_int("n_clusters", n_clusters, 2)
+    k = check_int("n_clusters", n_clusters, 2)
     if k > z.shape[0]:
         raise DataFormatError(f"n_clusters={k} exceeds the number of rows ({z.shape[0]}); lower it", value=k)
-    km = KMeans(n_clusters=k, n_init=10, random_state=_check_int("seed", seed, 0))
+    km = KMeans(n_clusters=k, n_init=10, random_state=check_int("seed", seed, 0))
     return km.fit_predict(z).astype(np.int64)
 
 
@@ -378,7 +372,7 @@ def group_kfold_indices(groups: Sequence[Any], n_splits: int = 5, seed: int = 0,
     """
     g = np.asarray([str(x) for x in groups])
     uniq = np.unique(g)
-    k = _check_int("n_splits", n_splits, 2)
+    k = check_int("n_splits", n_splits, 2)
     if k > uniq.size:
         raise DataFormatError(f"n_splits={k} exceeds the number of groups ({uniq.size}); lower it", value=k)
     rng = np.random.default_rng(seed)
@@ -668,10 +662,10 @@ class PropertyRegressor(RegressorMixin, BaseEstimator):
         if self.interval == "native" and self.method not in ("gp", "rf"):
             raise DataFormatError(f"interval='native' exists for 'gp' (predictive std) and 'rf' (tree spread), not "
                                   f"{self.method!r}; use interval='cv' or 'split'", value=self.interval)
-        _check_int("interval_cv", self.interval_cv, 2)
-        _check_int("max_gp_features", self.max_gp_features, 1)
-        _check_int("max_gp_samples", self.max_gp_samples, 10)
-        _check_int("random_state", self.random_state, 0)
+        check_int("interval_cv", self.interval_cv, 2)
+        check_int("max_gp_features", self.max_gp_features, 1)
+        check_int("max_gp_samples", self.max_gp_samples, 10)
+        check_int("random_state", self.random_state, 0)
         cf = self.calibration_fraction
         if not (isinstance(cf, int | float) and 0 < cf < 0.9):
             raise DataFormatError(f"calibration_fraction must be in (0, 0.9), e.g. 0.2, got {cf!r}", value=cf)
@@ -1356,7 +1350,7 @@ def tune(method: str, X: npt.ArrayLike, y: npt.ArrayLike, groups: Sequence[Any],
     g = np.asarray([str(v) for v in groups])
     if g.size != t.size:
         raise DataFormatError(f"groups has {g.size} entries for {t.size} rows", value=g.size)
-    _check_int("n_trials", n_trials, 1)
+    check_int("n_trials", n_trials, 1)
     base = dict(base_params or {})
     outer_mae, inner_mae, outer_params = [], [], []
     for tr, te in group_kfold_indices(g, outer_splits, seed):
