@@ -13,6 +13,7 @@ from voltlab.data.datasets import (
     load_liverpool_ionics,
     load_mp_insertion_electrodes,
     load_obelix,
+    read_obelix_table,
 )
 from voltlab.errors import DataFormatError, MissingFileError, SchemaError
 
@@ -45,6 +46,9 @@ def test_obelix_official_split_and_censoring(shared_data: Path):
     test_first = df[df["split"] == "test"].iloc[0]  # test.csv row 1: ro9, Li3BP2O8, 9.6e-12 S/cm
     assert (test_first["id"], test_first["composition"]) == ("ro9", "Li3BP2O8")
     assert test_first["ionic_conductivity_s_per_cm"] == pytest.approx(9.6e-12, rel=1e-12)
+    one = read_obelix_table(shared_data / OBELIX / "test.csv")  # a single table: the same rows, no split
+    assert len(one) == 121 and "split" not in one.columns
+    pd.testing.assert_frame_equal(one, df[df["split"] == "test"].drop(columns="split").reset_index(drop=True))
 
 
 @pytest.mark.shared

@@ -234,9 +234,9 @@ def load_conductivity_table(data: Path | None) -> pd.DataFrame:
         else:
             header = pd.read_csv(data, nrows=0).columns if data.suffix.lower() == ".csv" else []
             if all(h in header for h in _OBELIX_HEADER):
-                from voltlab.data.datasets.materials import _read_obelix_part
+                from voltlab.data.datasets import read_obelix_table
 
-                ob = _read_obelix_part(data)
+                ob = read_obelix_table(data)
                 desc = f"OBELiX table {data.name}"
             else:
                 ob = None

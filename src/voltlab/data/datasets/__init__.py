@@ -15,6 +15,7 @@ from voltlab.data.datasets.materials import (
     load_obelix,
     load_obelix_structures,
     read_obelix_cifs,
+    read_obelix_table,
 )
 from voltlab.data.datasets.nasa import (
     NasaPcoeMat,
@@ -48,4 +49,5 @@ __all__ = [
     "load_severson_batch_mat",
     "load_severson_qdlin",
     "read_obelix_cifs",
+    "read_obelix_table",
 ]

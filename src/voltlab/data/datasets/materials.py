@@ -51,6 +51,7 @@ __all__ = [
     "load_mp_insertion_electrodes",
     "load_obelix",
     "load_obelix_structures",
+    "read_obelix_table",
 ]
 
 OBELIX_SOURCE = (
@@ -164,7 +165,16 @@ def _obelix_conductivity(raw: pd.Series, path: Path) -> pd.DataFrame:
         }, index=raw.index)
 
 
-def _read_obelix_part(path: Path) -> pd.DataFrame:
+def read_obelix_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """One OBELiX table (``train.csv``, ``test.csv`` or a file with their columns) in :func:`load_obelix`'s
+    columns, without ``split``.
+
+    Raises
+    ------
+    MissingFileError, SchemaError, DataFormatError
+        As :func:`load_obelix`, naming ``path``.
+    """
+    path = Path(path)
     raw = read_csv_table(path, dtype={_OBELIX_IC: str})
     require_columns(raw, [*_OBELIX_COLUMNS, _OBELIX_IC, "Cif ID"], path, "an OBELiX table")
     out = raw[list(_OBELIX_COLUMNS)].rename(columns=_OBELIX_COLUMNS)
@@ -217,7 +227,7 @@ def load_obelix(folder: str | os.PathLike[str]) -> pd.DataFrame:
         p = root / f"{split}.csv"
         if not p.is_file():
             raise missing(p, f"OBELiX {split} split ({split}.csv)", OBELIX_SOURCE)
-        part = _read_obelix_part(p)
+        part = read_obelix_table(p)
         part.insert(2, "split", split)
         parts.append(part)
     both = set(parts[0]["id"]) & set(parts[1]["id"])
