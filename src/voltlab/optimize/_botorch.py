@@ -391,6 +391,11 @@ def _propose(
                 (torch.tensor(c, dtype=torch.long), torch.tensor(a, **tkw), float(b)) for c, a, b in ineq
             ] or None,
         }
+        if eq or ineq:
+            # With linear constraints scipy's SLSQP does the work, and BoTorch would hand it all restarts as one
+            # problem (their sum): one restart that converges badly then holds the others back. Each restart is
+            # solved on its own (doped-NCM emulator, 15 evaluations, 10 seeds: median regret 18.9 against 22.9).
+            opt_kw["options"]["max_optimization_problem_aggregation_size"] = 1
         if n_rel:
             opt_kw["fixed_features"] = {space.dim + j: 0.0 for j in range(n_rel)}
         state: dict[str, Any] = {
