@@ -31,6 +31,7 @@ __all__ = [
     "MissingFileError",
     "NotFittedError",
     "OptimizationError",
+    "RemoteDataError",
     "SchemaError",
     "SimulationError",
     "StoreError",
@@ -126,6 +127,10 @@ class MissingFileError(VoltlabError, FileNotFoundError):
 
 class DependencyError(VoltlabError, ImportError):
     """An optional package or system tool needed for this operation is missing."""
+
+
+class RemoteDataError(VoltlabError, OSError):
+    """A remote data service (e.g. the Materials Project API) refused, failed or answered nonsense."""
 
 
 class StoreError(VoltlabError, OSError):

@@ -154,7 +154,7 @@ def test_mp_bad_arguments(shared_data: Path):
     path = shared_data / MP / "mp_batteries.csv"
     with pytest.raises(DataFormatError, match=r"voltage_range_volt must be \(low, high\) with low < high"):
         load_mp_insertion_electrodes(path, voltage_range_volt=(6.0, 0.0))
-    with pytest.raises(DataFormatError, match=r"working_ion 'Xe' not in the file; it has \['Al', 'Ca'"):
+    with pytest.raises(DataFormatError, match=r"working_ion 'Xe' not in the data; it has \['Al', 'Ca'"):
         load_mp_insertion_electrodes(path, working_ion="Xe")
 
 

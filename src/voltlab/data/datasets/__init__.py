@@ -3,7 +3,9 @@
 The data are not shipped with voltlab: each loader takes the path of the
 files as published (or the common CSV conversions) and raises a
 :class:`~voltlab.errors.MissingFileError` saying where to download them when
-a path does not exist.
+a path does not exist. The Materials Project can also be asked directly
+(:func:`fetch_mp_insertion_electrodes`, :func:`fetch_mp_summary`) when
+``$MP_API_KEY`` is set; nothing is downloaded otherwise.
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ from voltlab.data.datasets.materials import (
     load_obelix_structures,
     read_obelix_cifs,
     read_obelix_table,
+)
+from voltlab.data.datasets.mp_api import (
+    MaterialsProjectClient,
+    fetch_mp_insertion_electrodes,
+    fetch_mp_summary,
 )
 from voltlab.data.datasets.nasa import (
     NasaPcoeMat,
@@ -33,9 +40,12 @@ from voltlab.data.datasets.severson import (
 )
 
 __all__ = [
+    "MaterialsProjectClient",
     "NasaPcoeMat",
     "SeversonBatch",
     "SeversonDataset",
+    "fetch_mp_insertion_electrodes",
+    "fetch_mp_summary",
     "load_doped_ncm",
     "load_liverpool_ionics",
     "load_mp_insertion_electrodes",

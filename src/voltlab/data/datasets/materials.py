@@ -374,24 +374,43 @@ def load_mp_insertion_electrodes(
     p = Path(path)
     if not p.is_file():
         raise missing(p, "Materials Project insertion-electrode CSV", MP_ELECTRODES_SOURCE)
+    _check_voltage_range(voltage_range_volt)
+    raw = read_csv_table(p, dtype=dict.fromkeys(_MP_TEXT, str))
+    require_columns(raw, _MP_COLUMNS, p, "a Materials Project insertion-electrode export")
+    df = pd.DataFrame({new: raw[old].astype("string").str.strip() if old in _MP_TEXT else numeric_column(raw, old, p)
+                       for old, new in _MP_COLUMNS.items()})
+    return finish_mp_electrodes(df, voltage_range_volt=voltage_range_volt, working_ion=working_ion, where=p,
+                                source=MP_ELECTRODES_SOURCE)
+
+
+def _check_voltage_range(voltage_range_volt: tuple[float, float] | None) -> None:
     if voltage_range_volt is not None:
         low, high = voltage_range_volt
         if not low < high:
             raise DataFormatError(f"voltage_range_volt must be (low, high) with low < high, got {voltage_range_volt}",
                                   value=voltage_range_volt)
-    raw = read_csv_table(p, dtype=dict.fromkeys(_MP_TEXT, str))
-    require_columns(raw, _MP_COLUMNS, p, "a Materials Project insertion-electrode export")
-    df = pd.DataFrame({new: raw[old].astype("string").str.strip() if old in _MP_TEXT else numeric_column(raw, old, p)
-                       for old, new in _MP_COLUMNS.items()})
+
+
+def finish_mp_electrodes(df: pd.DataFrame, *, voltage_range_volt: tuple[float, float] | None,
+                         working_ion: str | None, where: str | os.PathLike[str], source: str) -> pd.DataFrame:
+    """The checks and filters shared by the CSV loader and the API fetch (columns already voltlab's).
+
+    Raises
+    ------
+    DataFormatError
+        A repeated battery id, a bad voltage range, or a working ion that is not there.
+    """
+    _check_voltage_range(voltage_range_volt)
     dup = df["battery_id"].duplicated()
     if dup.any():
         r = int(np.flatnonzero(dup.to_numpy())[0])
         raise DataFormatError(f"battery id {df['battery_id'].iloc[r]!r} repeats; each electrode must appear once",
-                              path=p, row=r, column="Battery ID")
+                              path=where, row=r, column="battery_id")
     n_read = len(df)
     rules: list[str] = []
     n_volt = 0
     if voltage_range_volt is not None:
+        low, high = voltage_range_volt
         v = df["average_voltage_volt"].to_numpy()
         keep = (v > low) & (v <= high)
         n_volt = int((~keep).sum())
@@ -401,7 +420,7 @@ def load_mp_insertion_electrodes(
     if working_ion is not None:
         ions = sorted(set(df["working_ion"].dropna()))
         if working_ion not in ions:
-            raise DataFormatError(f"working_ion {working_ion!r} not in the file; it has {ions}", path=p,
+            raise DataFormatError(f"working_ion {working_ion!r} not in the data; it has {ions}", path=where,
                                   value=working_ion)
         sel = df["working_ion"] == working_ion
         n_ion = int((~sel).sum())
@@ -410,7 +429,7 @@ def load_mp_insertion_electrodes(
     df = df.reset_index(drop=True)
     df["steps"] = df["steps"].astype("int64")
     df.attrs.update(n_rows_read=n_read, n_dropped_voltage=n_volt, n_dropped_working_ion=n_ion, filter="; ".join(rules) or "none",
-                    source=MP_ELECTRODES_SOURCE)
+                    source=source)
     return df
 
 
