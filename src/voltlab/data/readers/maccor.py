@@ -56,6 +56,7 @@ Extra columns kept (after the canonical ones): ``record_number``,
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -269,6 +270,9 @@ def _column_roles(fields: list[str]) -> dict[str, _Col]:
     return found
 
 
+_NO_LETTER_RE = re.compile(r"[\W\d_]*")  # no letter of any script
+
+
 def _best_sep(line: str) -> str:
     counts = {sep: line.count(sep) for sep in ("\t", ",", ";")}
     return max(counts, key=lambda s: counts[s])
@@ -278,8 +282,8 @@ def _find_header(lines: list[str], max_lines: int = _HEADER_SEARCH_LINES) -> tup
     """Index and separator of the column header line, or None."""
     for k, line in enumerate(lines[:max_lines]):
         sep = _best_sep(line)
-        if line.count(sep) < 2:
-            continue
+        if line.count(sep) < 2 or _NO_LETTER_RE.fullmatch(line):
+            continue  # a header names its columns: a line without letters is data
         roles = _column_roles(line.split(sep))
         if {"test_time", "voltage", "current"} <= roles.keys():
             return k, sep
@@ -950,8 +954,10 @@ def _bare_time_scale(seconds: np.ndarray, table: _Table, col: _Col, decimal_comm
 # ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=8)
 def _sniff_layout(head: bytes) -> tuple[float, str | None]:
-    """Confidence that ``head`` is a Maccor text export, and its separator."""
+    """Confidence that ``head`` is a Maccor text export, and its separator (cached: both Maccor
+    readers sniff the same head of every file :func:`detect_format` is given)."""
     if b"\x00" in head[:4096]:
         return 0.0, None
     lines = _split_lines(decode(head))[:_SNIFF_LINES]
