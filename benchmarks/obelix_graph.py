@@ -47,18 +47,10 @@ GRAPH_SETTINGS = {"hidden_size": 32, "n_layers": 3, "cutoff_angstrom": 5.0, "max
 
 
 def _trees(seed: int) -> dict[str, object]:
-    from lightgbm import LGBMRegressor
-    from sklearn.ensemble import RandomForestRegressor
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from obelix import _models  # the same tree models as benchmarks/obelix.py
 
-    return {
-        "rf_magpie": make_pipeline(SimpleImputer(strategy="median"),
-                                   RandomForestRegressor(500, max_features=1 / 3, random_state=seed, n_jobs=1)),
-        "lightgbm_magpie": LGBMRegressor(n_estimators=500, learning_rate=0.03, num_leaves=15, min_child_samples=5,
-                                         subsample=0.8, subsample_freq=1, colsample_bytree=0.5,
-                                         random_state=seed, n_jobs=1, verbose=-1),
-    }
+    return {k: v for k, v in _models(seed).items() if k in ("rf_magpie", "lightgbm_magpie")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=GRAPH_SETTINGS["epochs"])
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO / "src"))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/obelix.py
     import torch
+    from obelix import mae_keys, obelix_target, record
 
     from voltlab.data.datasets import load_obelix, load_obelix_structures
     from voltlab.features import MagpieFeaturizer
@@ -81,11 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     df = df[df["has_cif"]].reset_index(drop=True)
     structures, skipped = load_obelix_structures(folder, ids=df["id"])
     df = df[df["id"].isin(structures)].reset_index(drop=True)
-    y = df["log10_ionic_conductivity_s_per_cm"].fillna(df["log10_ionic_conductivity_upper_bound_s_per_cm"])
-    y = y.to_numpy(dtype=np.float64)
-    train = (df["split"] == "train").to_numpy()
-    test = ~train
-    uncensored_test = ~df["is_upper_bound"].to_numpy()[test]
+    y, train, test, uncensored_test = obelix_target(df)
     xs = [structures[i] for i in df["id"]]
     xs_train = [s for s, t in zip(xs, train, strict=True) if t]
     xs_test = [s for s, t in zip(xs, test, strict=True) if t]
@@ -94,9 +84,8 @@ def main(argv: list[str] | None = None) -> int:
 
     maes: dict[str, list[float]] = {}
     maes_unc: dict[str, list[float]] = {}
-    dummy = np.abs(y[test] - y[train].mean())
-    maes["dummy"] = [float(dummy.mean())] * len(SEEDS)
-    maes_unc["dummy"] = [float(dummy[uncensored_test].mean())] * len(SEEDS)
+    for _ in SEEDS:  # the same every seed
+        record(maes, maes_unc, "dummy", np.abs(y[test] - y[train].mean()), uncensored_test)
     graph_seconds = []
     for seed in SEEDS:
         for name, model in _trees(seed).items():
@@ -104,14 +93,12 @@ def main(argv: list[str] | None = None) -> int:
                 warnings.simplefilter("ignore", UserWarning)
                 model.fit(feats[train], y[train])
                 err = np.abs(y[test] - model.predict(feats[test]))
-            maes.setdefault(name, []).append(float(err.mean()))
-            maes_unc.setdefault(name, []).append(float(err[uncensored_test].mean()))
+            record(maes, maes_unc, name, err, uncensored_test)
         t0 = time.perf_counter()
         m = CGCNNRegressor(**settings, random_state=seed, device="cpu").fit(xs_train, y[train])
         err = np.abs(y[test] - m.predict(xs_test))
         graph_seconds.append(time.perf_counter() - t0)
-        maes.setdefault("cgcnn", []).append(float(err.mean()))
-        maes_unc.setdefault("cgcnn", []).append(float(err[uncensored_test].mean()))
+        record(maes, maes_unc, "cgcnn", err, uncensored_test)
         print(f"seed {seed}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in maes.items()), flush=True)
 
     res: dict[str, object] = {
@@ -126,10 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         "python_version": platform.python_version(),
     }
     res.update({f"cgcnn_{k}": v for k, v in settings.items()})
-    for name in maes:
-        res[f"{name}_test_mae_log10_s_per_cm_mean"] = float(np.mean(maes[name]))
-        res[f"{name}_test_mae_log10_s_per_cm_std"] = float(np.std(maes[name], ddof=1))
-        res[f"{name}_test_mae_uncensored_log10_s_per_cm_mean"] = float(np.mean(maes_unc[name]))
+    res.update(mae_keys(maes, maes_unc))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "obelix_graph.json").write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
     (args.out / "obelix_graph.md").write_text(_markdown(res, maes, maes_unc, settings))
