@@ -117,6 +117,8 @@ def test_add_related_validates_the_source(tmp_path):
     rf = Campaign.create(tmp_path / "rf.sqlite", SQUARE, [Objective("y")], surrogate="rf")
     with pytest.raises(OptimizationError, match=r"related tasks need surrogate='gp'"):
         rf.add_related(src)
+    with pytest.raises(OptimizationError, match=r"cannot be its own related task"):
+        camp.add_related(camp.path)
     assert [r["task"] for r in camp.related()] == ["src", "wide"]  # failed adds changed nothing
 
 

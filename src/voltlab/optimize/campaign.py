@@ -748,6 +748,10 @@ fidelity, fidelity_cost, num_fantasies, init_center
             name, where = task or "table", "table"
         else:
             other = source if isinstance(source, Campaign) else Campaign.open(source)
+            if other.path.resolve() == self.path.resolve():
+                if other is not source:
+                    other.close()
+                raise OptimizationError("a campaign cannot be its own related task; give another campaign or table")
             try:
                 rows = [(s.point, s.values or {}) for s in other.suggestions("complete")]
                 name, where = task or other.path.stem, str(other.path)
