@@ -117,6 +117,8 @@ def test_add_related_validates_the_source(tmp_path):
     rf = Campaign.create(tmp_path / "rf.sqlite", SQUARE, [Objective("y")], surrogate="rf")
     with pytest.raises(OptimizationError, match=r"related tasks need surrogate='gp'"):
         rf.add_related(src)
+    with pytest.raises(OptimizationError, match=r"related observation 0 of table .* not of its type"):
+        camp.add_related(pd.DataFrame({"x1": ["0.1 wt%"], "x2": [0.2], "y": [1.0]}), task="text")
     with pytest.raises(OptimizationError, match=r"cannot be its own related task"):
         camp.add_related(camp.path)
     assert [r["task"] for r in camp.related()] == ["src", "wide"]  # failed adds changed nothing

@@ -779,7 +779,11 @@ fidelity, fidelity_cost, num_fantasies, init_center
                 if not math.isfinite(vals[n]):
                     raise OptimizationError(f"related observation {k} of {where}: outcome {n!r} is {values[n]!r}, "
                                             "not a finite number; drop that row")
-            v = self.space.violation(full)
+            try:
+                v = self.space.violation(full)
+            except (TypeError, ValueError) as exc:
+                raise OptimizationError(f"related observation {k} of {where} {full}: a parameter value is not of "
+                                        f"its type ({exc}); fix or drop that row") from exc
             if v > FEASIBILITY_TOL:
                 if outside == "skip":
                     continue
