@@ -87,26 +87,30 @@ _OBELIX_COLUMNS = {
     "ICSD ID": "icsd_id",
 }
 
-_MP_COLUMNS = {
-    "Battery ID": "battery_id",
-    "Battery Formula": "battery_formula",
-    "Working Ion": "working_ion",
-    "Formula Charge": "formula_charge",
-    "Formula Discharge": "formula_discharge",
-    "Max Delta Volume": "max_delta_volume_fraction",
-    "Average Voltage": "average_voltage_volt",
-    "Gravimetric Capacity": "gravimetric_capacity_mah_per_g",
-    "Volumetric Capacity": "volumetric_capacity_mah_per_cm3",
-    "Gravimetric Energy": "gravimetric_energy_wh_per_kg",
-    "Volumetric Energy": "volumetric_energy_wh_per_l",
-    "Atomic Fraction Charge": "atomic_fraction_charge",
-    "Atomic Fraction Discharge": "atomic_fraction_discharge",
-    "Stability Charge": "stability_charge_ev_per_atom",
-    "Stability Discharge": "stability_discharge_ev_per_atom",
-    "Steps": "steps",
-    "Max Voltage Step": "max_voltage_step_volt",
-}
-_MP_TEXT = ("Battery ID", "Battery Formula", "Working Ion", "Formula Charge", "Formula Discharge")
+MP_ELECTRODE_FIELDS = (
+    # (CSV export header, REST API field, voltlab column); the first five are text
+    ("Battery ID", "battery_id", "battery_id"),
+    ("Battery Formula", "battery_formula", "battery_formula"),
+    ("Working Ion", "working_ion", "working_ion"),
+    ("Formula Charge", "formula_charge", "formula_charge"),
+    ("Formula Discharge", "formula_discharge", "formula_discharge"),
+    ("Max Delta Volume", "max_delta_volume", "max_delta_volume_fraction"),
+    ("Average Voltage", "average_voltage", "average_voltage_volt"),
+    ("Gravimetric Capacity", "capacity_grav", "gravimetric_capacity_mah_per_g"),
+    ("Volumetric Capacity", "capacity_vol", "volumetric_capacity_mah_per_cm3"),
+    ("Gravimetric Energy", "energy_grav", "gravimetric_energy_wh_per_kg"),
+    ("Volumetric Energy", "energy_vol", "volumetric_energy_wh_per_l"),
+    ("Atomic Fraction Charge", "fracA_charge", "atomic_fraction_charge"),
+    ("Atomic Fraction Discharge", "fracA_discharge", "atomic_fraction_discharge"),
+    ("Stability Charge", "stability_charge", "stability_charge_ev_per_atom"),
+    ("Stability Discharge", "stability_discharge", "stability_discharge_ev_per_atom"),
+    ("Steps", "num_steps", "steps"),
+    ("Max Voltage Step", "max_voltage_step", "max_voltage_step_volt"),
+)
+"""The Materials Project insertion-electrode fields: one table for the CSV loader and the API client."""
+MP_ELECTRODE_TEXT_FIELDS = 5
+_MP_COLUMNS = {csv: col for csv, _, col in MP_ELECTRODE_FIELDS}
+_MP_TEXT = tuple(csv for csv, _, _ in MP_ELECTRODE_FIELDS[:MP_ELECTRODE_TEXT_FIELDS])
 
 _NCM_COLUMNS = {
     "dopant": "dopant",

@@ -34,6 +34,11 @@ from typing import Any
 import pandas as pd
 
 from voltlab._files import atomic_write_text
+from voltlab.data.datasets.materials import (
+    MP_ELECTRODE_FIELDS,
+    MP_ELECTRODE_TEXT_FIELDS,
+    finish_mp_electrodes,
+)
 from voltlab.errors import DataFormatError, RemoteDataError
 
 __all__ = ["MP_API_KEY_ENV", "MP_API_URL", "MaterialsProjectClient", "fetch_mp_insertion_electrodes",
@@ -42,26 +47,8 @@ __all__ = ["MP_API_KEY_ENV", "MP_API_URL", "MaterialsProjectClient", "fetch_mp_i
 MP_API_URL = "https://api.materialsproject.org"
 MP_API_KEY_ENV = "MP_API_KEY"
 
-ELECTRODE_FIELDS = {  # API field -> voltlab column (the same columns as load_mp_insertion_electrodes)
-    "battery_id": "battery_id",
-    "battery_formula": "battery_formula",
-    "working_ion": "working_ion",
-    "formula_charge": "formula_charge",
-    "formula_discharge": "formula_discharge",
-    "max_delta_volume": "max_delta_volume_fraction",
-    "average_voltage": "average_voltage_volt",
-    "capacity_grav": "gravimetric_capacity_mah_per_g",
-    "capacity_vol": "volumetric_capacity_mah_per_cm3",
-    "energy_grav": "gravimetric_energy_wh_per_kg",
-    "energy_vol": "volumetric_energy_wh_per_l",
-    "fracA_charge": "atomic_fraction_charge",
-    "fracA_discharge": "atomic_fraction_discharge",
-    "stability_charge": "stability_charge_ev_per_atom",
-    "stability_discharge": "stability_discharge_ev_per_atom",
-    "num_steps": "steps",
-    "max_voltage_step": "max_voltage_step_volt",
-}
-ELECTRODE_TEXT = ("battery_id", "battery_formula", "working_ion", "formula_charge", "formula_discharge")
+ELECTRODE_FIELDS = {api: col for _, api, col in MP_ELECTRODE_FIELDS}  # API field -> voltlab column
+ELECTRODE_TEXT = tuple(api for _, api, _ in MP_ELECTRODE_FIELDS[:MP_ELECTRODE_TEXT_FIELDS])
 
 SUMMARY_FIELDS = {
     "material_id": "material_id",
@@ -276,8 +263,6 @@ def fetch_mp_insertion_electrodes(
     DataFormatError
         Repeated battery ids or a bad voltage range.
     """
-    from voltlab.data.datasets.materials import finish_mp_electrodes
-
     mp = client or MaterialsProjectClient(api_key, cache_dir=cache_dir)
     raw = mp.insertion_electrodes(working_ion)
     return finish_mp_electrodes(raw, voltage_range_volt=voltage_range_volt, working_ion=None,
