@@ -57,6 +57,16 @@ def backend_for(path: str | os.PathLike[str]) -> Backend:
                             path=path)
 
 
+def _pyplot() -> Any:
+    """matplotlib.pyplot on the non-interactive Agg backend (unless one is already chosen)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _figure(backend: Backend, title: str, xlabel: str, ylabel: str) -> Any:
     if backend == "plotly":
         import plotly.graph_objects as go
@@ -64,10 +74,7 @@ def _figure(backend: Backend, title: str, xlabel: str, ylabel: str) -> Any:
         fig = go.Figure()
         fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel, template="plotly_white")
         return fig
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     ax.set_title(title)
@@ -212,10 +219,7 @@ def _pareto_3d(xyz: np.ndarray, feas: np.ndarray, on_front: np.ndarray, objs: Se
         fig.update_layout(title="Pareto front", template="plotly_white", scene={
             "xaxis_title": labels[0], "yaxis_title": labels[1], "zaxis_title": labels[2]})
         return fig
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     fig = plt.figure(figsize=(7, 6), dpi=110)
     ax = fig.add_subplot(projection="3d")
@@ -318,10 +322,7 @@ def gp_slices(campaign: Campaign, outcome: str | None = None, backend: Backend =
             fig.update_yaxes(title_text=name if c == 1 else None, row=r, col=c)
         fig.update_layout(title=title, template="plotly_white", height=320 * rows)
         return fig
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), dpi=110, squeeze=False)
     for k, (pname, x, m, sd, at) in enumerate(lines):
