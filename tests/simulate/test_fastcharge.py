@@ -83,13 +83,53 @@ def test_cccv_baseline_is_feasible_and_bracketed(baseline) -> None:
     assert best.time_to_target_min == min(t.time_to_target_min for t in trials if t.feasible)
 
 
-def test_bo_tiny_budget_returns_feasible_protocol(fc, baseline) -> None:
+@pytest.fixture(scope="module")
+def searched(fc):
+    return fc.window_search(windows=WINDOWS, c_bounds=(0.3, 3.0), tolerance_c=0.05, period_second=PERIOD)
+
+
+def test_window_search_is_feasible_on_the_boundary_and_beats_cccv_by_20_percent(fc, searched, baseline) -> None:
+    best, trials = searched
+    assert best is not None and best.feasible, best
+    # The result is one of the simulated whole protocols: the fastest feasible one.
+    whole = [t for t in trials if len(t.protocol.c_rates) == 2 and t.feasible]
+    assert any(t is best for t in whole)
+    assert best.time_to_target_min == min(t.time_to_target_min for t in whole)
+    # 2 windows: the top rate, the bottom rate and a bisection of 2.7C to 0.05C (6 halvings) each, plus the
+    # second bisection above the constant-current limit where a higher rate only met vmax.
+    assert len(trials) >= 16
+    c1, c2 = best.protocol.c_rates
+    assert 1.2 < c1 < 1.7 and 0.6 < c2 < 1.1 and c2 < c1  # plating and heat lower the rate as SOC rises
+    assert best.time_to_target_min == pytest.approx(best.protocol.nominal_time_minutes(), abs=1.0)
+    assert best.max_temperature_celsius > 44.0 or best.min_plating_margin_volt < 0.005  # a limit is nearly active
+    base, _ = baseline
+    assert 100 * (1 - best.time_to_target_min / base.time_to_target_min) > 20.0
+    # 0.1C more in either window breaks a limit up to that window's end: the search stopped on the boundary.
+    for k in range(2):
+        rates = list(best.protocol.c_rates[: k + 1])
+        rates[-1] += 0.1
+        e = fc.evaluate_protocol(fc.ChargeProtocol(WINDOWS[: k + 2], tuple(rates)), period_second=PERIOD)
+        assert not e.feasible
+
+
+def test_window_search_without_a_feasible_rate_returns_none(fc) -> None:
+    best, trials = fc.window_search(windows=WINDOWS, c_bounds=(2.5, 3.0), tolerance_c=0.5, period_second=PERIOD)
+    assert best is None
+    assert len(trials) == 2 and not any(t.feasible for t in trials)  # 3C then 2.5C in the first window
+
+
+def test_bo_tiny_budget_returns_feasible_protocol(fc, baseline, searched) -> None:
     base, _ = baseline
     d = fc.design_fast_charge(windows=WINDOWS, c_bounds=(0.3, 3.0), budget=3, n_init=3, seed=1, baseline=base,
                               period_second=PERIOD)
     assert d.best is not None and d.best.feasible
     counts = d.campaign.counts()
-    assert counts["complete"] + counts["failed"] == 4  # the baseline-rate point + 3 proposals
+    assert counts["complete"] + counts["failed"] == 5  # the baseline-rate point + the window search + 3 proposals
+    # The default start is window_search with tolerance 0.02C: at least as fast as the 0.05C search above.
+    assert d.start is not None and d.start.feasible and d.start_trials > 16
+    assert d.start.time_to_target_min <= searched[0].time_to_target_min + 0.1
+    assert d.best.time_to_target_min <= d.start.time_to_target_min
+    assert d.bo_improvement_min == pytest.approx(d.start.time_to_target_min - d.best.time_to_target_min)
     if d.best.time_to_target_min < base.time_to_target_min:
         assert d.message == ""
         assert d.speedup_percent > 0
@@ -144,6 +184,14 @@ def test_errors_name_the_bad_argument(fc) -> None:
         fc.evaluate_protocol(fc.CCCVProtocol(1.0, vmax_volt=4.3), period_second=PERIOD)
     with pytest.raises(SimulationSetupError, match="budget"):
         fc.design_fast_charge(budget=0)
+    with pytest.raises(SimulationSetupError, match="fade_cycles must be 0"):
+        fc.compare_fast_charge(fade_cycles=1)
+    with pytest.raises(SimulationSetupError, match="start must be"):
+        fc.design_fast_charge(start="sobol")
+    with pytest.raises(SimulationSetupError, match="c_bounds"):
+        fc.window_search(c_bounds=(2.0, 1.0))
+    with pytest.raises(SimulationSetupError, match="tolerance_c"):
+        fc.window_search(tolerance_c=0)
     with pytest.raises(SimulationSetupError, match="c_range"):
         fc.cccv_baseline(c_range=(2.0, 1.0))
     assert issubclass(SimulationSetupError, SimulationError)

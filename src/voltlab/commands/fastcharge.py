@@ -40,6 +40,14 @@ def fastcharge_command(
     tmax: Annotated[float, typer.Option("--tmax", help="Temperature limit, °C (lumped thermal model).")] = 45.0,
     budget: Annotated[int, typer.Option("--budget", help="Protocols the BO campaign simulates.")] = 30,
     seed: Annotated[int, typer.Option("--seed", help="Seed of BO and RL.")] = 0,
+    start: Annotated[
+        str, typer.Option("--start", help="BO start: window-search (default; a window-by-window bisection "
+                                          "protocol, told first) or none.")
+    ] = "window-search",
+    fade_cycles: Annotated[
+        int, typer.Option("--fade-cycles", help="Also cycle each protocol N times with SEI + plating ageing "
+                                                "(OKane2022) and report the fade; 0 = off.")
+    ] = 0,
     rl: Annotated[bool, typer.Option("--rl/--no-rl", help="Also train a PPO policy (about 3 min).")] = False,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Report file: .md (table) or .json (flat numbers).")
@@ -53,7 +61,8 @@ def fastcharge_command(
     w = _parse_windows(windows)
     with console.status(f"designing a fast charge: {model} / {parameters}, windows {w}, budget {budget}..."):
         result = compare_fast_charge(model=model, parameters=parameters, windows=w, max_c_rate=max_c_rate,
-                                     vmax_volt=vmax, tmax_celsius=tmax, budget=budget, seed=seed, rl=rl)
+                                     vmax_volt=vmax, tmax_celsius=tmax, budget=budget, seed=seed, rl=rl,
+                                     start=start, fade_cycles=fade_cycles)
     typer.echo(result["table"])  # plain, so the markdown table is not wrapped
     flat = result["flat"]
     console.print(f"BO speed-up vs best feasible CC-CV: {flat['bo_speedup_vs_cccv_percent']:.1f} %", markup=False)

@@ -46,6 +46,7 @@ from voltlab.simulate.fastcharge import (
     evaluate_protocol,
     protocol_fade,
     protocol_trace,
+    window_search,
     write_fast_charge_report,
 )
 from voltlab.simulate.fit import GRADIENT_FREE_OPTIMISERS, FitParameter, FitResult, fit_parameters
@@ -92,5 +93,6 @@ __all__ = [
     "simulate",
     "sweep",
     "train_rl_protocol",
+    "window_search",
     "write_fast_charge_report",
 ]
