@@ -20,6 +20,8 @@ Protocol
 * Baselines on the same rows: mean of the training targets (dummy), ``MagpieFeaturizer`` +
   ``RandomForestRegressor(500 trees, max_features=1/3)`` and + ``LGBMRegressor`` with the settings
   of ``benchmarks/obelix.py``.
+* Pretrained structure features on the same rows: LightGBM on Magpie + :class:`CHGNetFeaturizer`
+  (CHGNet 0.3.0 from the wheel): + energy per atom, and + the 64 crystal features and the energy.
 * Seeds 0, 1, 2; test MAE as mean ± std (ddof=1) over the seeds.
 * Results: ``benchmarks/results/obelix_graph.md`` and ``obelix_graph.json`` (flat keys, units in
   the names).
@@ -61,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO / "src"))
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/obelix.py
     import torch
-    from obelix import mae_keys, obelix_target, record
+    from obelix import chgnet_features, mae_keys, obelix_target, record
+    from sklearn.base import clone
 
     from voltlab.data.datasets import load_obelix, load_obelix_structures
     from voltlab.features import MagpieFeaturizer
@@ -80,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     xs_train = [s for s, t in zip(xs, train, strict=True) if t]
     xs_test = [s for s, t in zip(xs, test, strict=True) if t]
     feats = MagpieFeaturizer().featurize_many(df["composition"], ignore_errors=True).to_numpy()
+    chg, chg_seconds = chgnet_features(df, folder)
+    with_chgnet = {"lightgbm_magpie_chgnet_energy": np.hstack([feats, chg[:, -1:]]),
+                   "lightgbm_magpie_chgnet": np.hstack([feats, chg])}
     t_loaded = time.perf_counter() - t_start
 
     maes: dict[str, list[float]] = {}
@@ -93,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
                 warnings.simplefilter("ignore", UserWarning)
                 model.fit(feats[train], y[train])
                 err = np.abs(y[test] - model.predict(feats[test]))
+            record(maes, maes_unc, name, err, uncensored_test)
+        for name, x in with_chgnet.items():
+            model = clone(_trees(seed)["lightgbm_magpie"])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                model.fit(x[train], y[train])
+                err = np.abs(y[test] - model.predict(x[test]))
             record(maes, maes_unc, name, err, uncensored_test)
         t0 = time.perf_counter()
         m = CGCNNRegressor(**settings, random_state=seed, device="cpu").fit(xs_train, y[train])
@@ -110,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         "runtime_seconds": time.perf_counter() - t_start,
         "load_seconds": t_loaded,
         "cgcnn_fit_predict_seconds_mean": float(np.mean(graph_seconds)),
+        "chgnet_featurize_seconds": chg_seconds,
+        "n_chgnet_errors": int((~np.isfinite(chg[:, 0])).sum()),
         "python_version": platform.python_version(),
     }
     res.update({f"cgcnn_{k}": v for k, v in settings.items()})
@@ -131,13 +146,15 @@ def _markdown(res: dict, maes: dict[str, list[float]], maes_unc: dict[str, list[
         "rf_magpie": "random forest, Magpie features (composition)",
         "lightgbm_magpie": "LightGBM, Magpie features (composition)",
         "cgcnn": "CGCNN-style graph network (structure)",
+        "lightgbm_magpie_chgnet_energy": "LightGBM, Magpie + CHGNet energy per atom (pretrained, structure)",
+        "lightgbm_magpie_chgnet": "LightGBM, Magpie + CHGNet crystal features + energy (pretrained)",
     }
     rows = "\n".join(
         f"| {labels[k]} | **{np.mean(v):.3f} ± {np.std(v, ddof=1):.3f}** | {np.mean(maes_unc[k]):.3f} |"
         for k, v in maes.items()
     )
     pkgs = ", ".join(f"{p} {version(p)}" for p in ("torch", "torch-geometric", "scikit-learn", "lightgbm",
-                                                    "pymatgen"))
+                                                    "pymatgen", "chgnet"))
     cfg = ", ".join(f"{k} {v}" for k, v in settings.items())
     return f"""# OBELiX ionic conductivity from structures: graph network vs composition trees
 
@@ -157,6 +174,9 @@ per model).
   {res["cgcnn_fit_predict_seconds_mean"]:.0f} s per fit + predict.
 - Baselines on the same rows: Magpie features (143) of the reduced composition with the random forest
   and LightGBM settings of `benchmarks/obelix.py`.
+- CHGNet rows: pretrained CHGNet 0.3.0 (weights from the `chgnet` wheel, no download) on the same CIFs,
+  disordered sites by majority species (sites under half occupied dropped); {res["chgnet_featurize_seconds"]:.0f} s
+  for all structures, {res["n_chgnet_errors"]} failed. LightGBM settings as above.
 - Seeds 0, 1, 2; mean ± std (ddof = 1) over the seeds. The dummy is deterministic.
 
 ## Test MAE, log10(S/cm), rows with CIFs

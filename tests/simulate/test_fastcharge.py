@@ -112,6 +112,21 @@ def test_window_search_is_feasible_on_the_boundary_and_beats_cccv_by_20_percent(
         assert not e.feasible
 
 
+def test_a_plating_safety_margin_is_held_and_costs_time(fc, gentle, searched) -> None:
+    # the gentle 0.5C charge keeps 0-200 mV of margin: against a 200 mV limit it plates
+    e = fc.evaluate_protocol(gentle.protocol, period_second=PERIOD, min_plating_margin_volt=0.2)
+    assert not e.feasible and e.plating_margin_limit_volt == 0.2
+    assert any("plating" in v and "< 200 mV" in v for v in e.violations)
+    assert e.min_plating_margin_volt == pytest.approx(gentle.min_plating_margin_volt)
+    # a 30 mV margin: the window search stays above it and is slower than at 0 mV
+    safe, _ = fc.window_search(windows=WINDOWS, c_bounds=(0.3, 3.0), tolerance_c=0.05, period_second=PERIOD,
+                               min_plating_margin_volt=0.03)
+    assert safe is not None and safe.feasible and safe.min_plating_margin_volt >= 0.03
+    assert safe.time_to_target_min > searched[0].time_to_target_min + 1.0
+    with pytest.raises(SimulationSetupError, match="min_plating_margin_volt"):
+        fc.evaluate_protocol(gentle.protocol, min_plating_margin_volt=float("nan"))
+
+
 def test_window_search_without_a_feasible_rate_returns_none(fc) -> None:
     best, trials = fc.window_search(windows=WINDOWS, c_bounds=(2.5, 3.0), tolerance_c=0.5, period_second=PERIOD)
     assert best is None

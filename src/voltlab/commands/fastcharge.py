@@ -40,6 +40,10 @@ def fastcharge_command(
     tmax: Annotated[float, typer.Option("--tmax", help="Temperature limit, °C (lumped thermal model).")] = 45.0,
     budget: Annotated[int, typer.Option("--budget", help="Protocols the BO campaign simulates.")] = 30,
     seed: Annotated[int, typer.Option("--seed", help="Seed of BO and RL.")] = 0,
+    plating_margin: Annotated[
+        float, typer.Option("--plating-margin", help="Lowest plating margin allowed, mV vs Li (0 = the onset of "
+                                                     "plating; e.g. 10 for a safety margin).")
+    ] = 0.0,
     start: Annotated[
         str, typer.Option("--start", help="BO start: window-search (default; a window-by-window bisection "
                                           "protocol, told first) or none.")
@@ -62,7 +66,8 @@ def fastcharge_command(
     with console.status(f"designing a fast charge: {model} / {parameters}, windows {w}, budget {budget}..."):
         result = compare_fast_charge(model=model, parameters=parameters, windows=w, max_c_rate=max_c_rate,
                                      vmax_volt=vmax, tmax_celsius=tmax, budget=budget, seed=seed, rl=rl,
-                                     start=start, fade_cycles=fade_cycles)
+                                     start=start, fade_cycles=fade_cycles,
+                                     min_plating_margin_volt=plating_margin / 1000.0)
     typer.echo(result["table"])  # plain, so the markdown table is not wrapped
     flat = result["flat"]
     console.print(f"BO speed-up vs best feasible CC-CV: {flat['bo_speedup_vs_cccv_percent']:.1f} %", markup=False)

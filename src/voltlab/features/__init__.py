@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from voltlab.features.base import BaseFeaturizer
+from voltlab.features.chgnet import CHGNetFeaturizer  # pretrained CHGNet embeddings (weights in the wheel)
 from voltlab.features.composition import (  # Magpie, stoichiometry and battery composition features
     MagpieFeaturizer,
     composition_amounts,
@@ -33,6 +34,7 @@ from voltlab.features.structure import StructureFeaturizer, read_structure  # cr
 __all__ = [
     "PROTOCOL_FEATURES",
     "BaseFeaturizer",
+    "CHGNetFeaturizer",
     "ChargingPolicy",
     "ChargingProtocolFeaturizer",
     "CyclingSummaryFeaturizer",

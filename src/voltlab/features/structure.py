@@ -115,6 +115,7 @@ __all__ = [
     "StructureFeaturizer",
     "anion_elements",
     "crystal_system",
+    "majority_species",
     "read_structure",
 ]
 
@@ -223,6 +224,29 @@ def read_structure(x: Structure | str | os.PathLike[str], *, name: str | None = 
     if not structures:
         raise DataFormatError("the CIF holds no crystal structure", path=where)
     return structures[0]
+
+
+def majority_species(site: Any) -> tuple[int, float, float]:
+    """(atomic number, its occupancy, total site occupancy) of a possibly disordered pymatgen site.
+
+    The majority species is the one with the largest occupancy (ties: the lighter element).
+    Used where a model needs one element per site (the graph network, CHGNet features).
+
+    Raises
+    ------
+    DataFormatError
+        A species that is not an element (a pymatgen ``DummySpecies``).
+    """
+    items = []
+    for sp, occ in site.species.items():
+        el = getattr(sp, "element", sp)  # Species (with oxidation state) -> Element
+        z = getattr(el, "Z", None)
+        if z is None:  # a DummySpecies
+            raise DataFormatError(f"site species {sp!s} is not an element; replace it by an element")
+        items.append((int(z), float(occ)))
+    total = float(sum(o for _, o in items))
+    z, occ = min(items, key=lambda t: (-t[1], t[0]))
+    return z, occ, total
 
 
 def anion_elements(elements: Iterable[str]) -> set[str]:

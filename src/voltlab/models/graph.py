@@ -69,7 +69,7 @@ import numpy.typing as npt
 from sklearn.base import BaseEstimator, RegressorMixin
 
 from voltlab.errors import DataFormatError, DependencyError
-from voltlab.features.structure import read_structure
+from voltlab.features.structure import majority_species, read_structure
 from voltlab.models.base import check_int, require_fitted
 from voltlab.models.sequence import _resolve_device  # one device rule for voltlab's torch models
 
@@ -126,20 +126,6 @@ def _check_positive(name: str, value: Any) -> float:
             or not math.isfinite(value) or value <= 0:
         raise DataFormatError(f"{name} must be a positive number, got {value!r}", value=value)
     return float(value)
-
-
-def _majority_species(site: Any) -> tuple[int, float, float]:
-    """(atomic number, its occupancy, total site occupancy) of a possibly disordered site."""
-    items = []
-    for sp, occ in site.species.items():
-        el = getattr(sp, "element", sp)  # Species (with oxidation state) -> Element
-        z = getattr(el, "Z", None)
-        if z is None:  # a DummySpecies
-            raise DataFormatError(f"site species {sp!s} is not an element; replace it by an element")
-        items.append((int(z), float(occ)))
-    total = float(sum(o for _, o in items))
-    z, occ = min(items, key=lambda t: (-t[1], t[0]))
-    return z, occ, total
 
 
 def structure_graph(
@@ -202,7 +188,7 @@ def structure_graph(
     n = len(s)
     if n == 0:
         raise DataFormatError(f"{label} has no sites; a graph needs at least one atom", value=label)
-    sites = [_majority_species(site) for site in s]
+    sites = [majority_species(site) for site in s]
     z = np.array([t[0] for t in sites], dtype=np.int64)
     if z.max() > _MAX_Z:
         raise DataFormatError(f"{label} holds element Z={int(z.max())}; graphs support Z <= {_MAX_Z}",

@@ -100,6 +100,16 @@ def _fmt(x: float) -> str:
     return s
 
 
+def _check_finite(name: str, value: Any) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise SimulationSetupError(f"{name} must be a finite number, got {value!r}", value=value) from exc
+    if not math.isfinite(v):
+        raise SimulationSetupError(f"{name} must be a finite number, got {value!r}", value=value)
+    return v
+
+
 def _check_positive(name: str, value: Any) -> float:
     try:
         v = float(value)
@@ -272,6 +282,8 @@ class ProtocolEvaluation:
         Capacity SOC is counted against, Ah.
     solve_time_second
         Wall time of the solve, s.
+    plating_margin_limit_volt
+        The lowest plating margin the evaluation allowed, V (0: the onset of plating).
     """
 
     protocol: Protocol
@@ -288,6 +300,7 @@ class ProtocolEvaluation:
     solve_time_second: float = 0.0
     model: str = "SPMe"
     parameters: str = "Chen2020"
+    plating_margin_limit_volt: float = 0.0
 
     @property
     def feasible(self) -> bool:
@@ -313,6 +326,7 @@ class ProtocolEvaluation:
             "max_temperature_celsius": self.max_temperature_celsius,
             "min_plating_margin_volt": self.min_plating_margin_volt, "feasible": self.feasible,
             "violations": list(self.violations), "vmax_volt": self.vmax_volt, "tmax_celsius": self.tmax_celsius,
+            "plating_margin_limit_volt": self.plating_margin_limit_volt,
             "model": self.model, "parameters": self.parameters,
         }
 
@@ -403,6 +417,7 @@ def evaluate_protocol(
     tmax_celsius: float = 45.0,
     period_second: float = 20.0,
     thermal: str = "lumped",
+    min_plating_margin_volt: float = 0.0,
 ) -> ProtocolEvaluation:
     """Simulate a charge protocol and measure time to target SOC and the constraint margins.
 
@@ -418,6 +433,10 @@ def evaluate_protocol(
         Output interval, s: the resolution of the time to target and of the extremes.
     thermal
         PyBaMM thermal option (``"lumped"``).
+    min_plating_margin_volt
+        Lowest plating margin (:data:`PLATING_VARIABLE`) allowed, V: 0 (default) is the
+        thermodynamic onset of plating; a positive value (e.g. 0.01) keeps a safety margin for
+        model error and cell-to-cell spread.
 
     Returns
     -------
@@ -426,7 +445,8 @@ def evaluate_protocol(
     Raises
     ------
     SimulationSetupError
-        Unknown model or parameter set, ``vmax_volt`` above the set's upper cut-off.
+        Unknown model or parameter set, ``vmax_volt`` above the set's upper cut-off, a
+        non-finite ``min_plating_margin_volt``.
     SimulationError
         The PyBaMM solver failed; the message names the protocol.
     """
@@ -435,6 +455,7 @@ def evaluate_protocol(
     if not math.isfinite(tmax):
         raise SimulationSetupError(f"tmax_celsius must be a finite temperature in °C, got {tmax_celsius!r}",
                                    value=tmax_celsius)
+    eta_limit = _check_finite("min_plating_margin_volt", min_plating_margin_volt)
     if protocol.vmax_volt > run.upper_cutoff_volt + 1e-9:
         raise SimulationSetupError(
             f"vmax_volt={protocol.vmax_volt:g} V is above the upper voltage cut-off of {parameters!r} "
@@ -486,13 +507,15 @@ def evaluate_protocol(
         violations.append(f"voltage {vmax_seen:.4f} V > {protocol.vmax_volt:g} V")
     if tmax_seen > tmax:
         violations.append(f"temperature {tmax_seen:.2f} °C > {tmax:g} °C")
-    if eta_min < 0:
-        violations.append(f"plating: negative electrode potential {eta_min * 1000:.1f} mV vs Li < 0")
+    if eta_min < eta_limit:
+        violations.append(f"plating: negative electrode potential {eta_min * 1000:.1f} mV vs Li < "
+                          f"{eta_limit * 1000:g} mV")
     return ProtocolEvaluation(
         protocol=protocol, time_to_target_min=t80, reached_soc_percent=float(soc.max()), charge_ah=charge,
         max_voltage_volt=vmax_seen, max_temperature_celsius=tmax_seen, min_plating_margin_volt=eta_min,
         vmax_volt=protocol.vmax_volt, tmax_celsius=tmax, violations=tuple(violations),
         nominal_capacity_ah=run.nominal_capacity_ah, solve_time_second=elapsed, model=model, parameters=parameters,
+        plating_margin_limit_volt=eta_limit,
     )
 
 
@@ -538,6 +561,7 @@ def cccv_baseline(
     target_soc_percent: float = 80.0,
     tolerance_c: float = 0.02,
     period_second: float = 20.0,
+    min_plating_margin_volt: float = 0.0,
 ) -> tuple[ProtocolEvaluation, list[ProtocolEvaluation]]:
     """The fastest CC-CV charge that meets the constraints, by bisection on the C-rate.
 
@@ -548,7 +572,7 @@ def cccv_baseline(
 
     Parameters
     ----------
-    model, parameters, vmax_volt, tmax_celsius, period_second
+    model, parameters, vmax_volt, tmax_celsius, period_second, min_plating_margin_volt
         As :func:`evaluate_protocol`.
     c_range
         Lowest and highest C-rate searched, 1/h.
@@ -577,7 +601,8 @@ def cccv_baseline(
 
     def ev(c: float) -> ProtocolEvaluation:
         e = evaluate_protocol(CCCVProtocol(c, vmax_volt, initial_soc_percent, target_soc_percent), model=model,
-                              parameters=parameters, tmax_celsius=tmax_celsius, period_second=period_second)
+                              parameters=parameters, tmax_celsius=tmax_celsius, period_second=period_second,
+                              min_plating_margin_volt=min_plating_margin_volt)
         trials.append(e)
         return e
 
@@ -609,6 +634,7 @@ def window_search(
     tmax_celsius: float = 45.0,
     tolerance_c: float = 0.02,
     period_second: float = 20.0,
+    min_plating_margin_volt: float = 0.0,
 ) -> tuple[ProtocolEvaluation | None, list[ProtocolEvaluation]]:
     """The fastest multi-step CC protocol built window by window: bisection on each window's C-rate in turn.
 
@@ -637,7 +663,7 @@ def window_search(
 
     Parameters
     ----------
-    model, parameters, vmax_volt, tmax_celsius, period_second
+    model, parameters, vmax_volt, tmax_celsius, period_second, min_plating_margin_volt
         As :func:`evaluate_protocol`.
     windows
         SOC window boundaries, % (the first is the start, the last the target).
@@ -677,7 +703,8 @@ def window_search(
 
         def run(c: float, fixed: tuple[float, ...] = tuple(rates), tried: dict = tried) -> ProtocolEvaluation:
             e = evaluate_protocol(ChargeProtocol(w[: len(fixed) + 2], (*fixed, c), vmax_volt), model=model,
-                                  parameters=parameters, tmax_celsius=tmax_celsius, period_second=period_second)
+                                  parameters=parameters, tmax_celsius=tmax_celsius, period_second=period_second,
+                                  min_plating_margin_volt=min_plating_margin_volt)
             trials.append(e)
             tried[c] = e
             return e
@@ -781,11 +808,13 @@ def design_fast_charge(
     period_second: float = 20.0,
     surrogate: str = "gp",
     start: str = "window-search",
+    min_plating_margin_volt: float = 0.0,
 ) -> FastChargeDesign:
     """Bayesian optimisation of a multi-step CC protocol: minimise time to target SOC under the constraints.
 
     One objective, ``time_to_target_min`` (minimised), and outcome constraints
-    ``min_plating_margin_volt >= 0`` and ``max_temperature_celsius <= tmax``,
+    ``min_plating_margin_volt >= min_plating_margin_volt`` (0 V by default) and
+    ``max_temperature_celsius <= tmax``,
     through voltlab's ask/tell :class:`~voltlab.optimize.Campaign`. The voltage
     limit and reaching the target are guaranteed by the protocol family (every
     step stops at ``vmax``, the finishing CC-CV reaches the target); an
@@ -799,7 +828,7 @@ def design_fast_charge(
 
     Parameters
     ----------
-    model, parameters, vmax_volt, tmax_celsius, period_second
+    model, parameters, vmax_volt, tmax_celsius, period_second, min_plating_margin_volt
         As :func:`evaluate_protocol`.
     windows
         SOC window boundaries, % (the first is the start, the last the target).
@@ -844,7 +873,8 @@ def design_fast_charge(
     w = template.soc_windows_percent
     names = _window_names(w)
     space = SearchSpace([Real(n, lo, hi) for n in names])
-    cons = [OutcomeConstraint("min_plating_margin_volt", ">=", 0.0),
+    eta_limit = _check_finite("min_plating_margin_volt", min_plating_margin_volt)
+    cons = [OutcomeConstraint("min_plating_margin_volt", ">=", eta_limit),
             OutcomeConstraint("max_temperature_celsius", "<=", float(tmax_celsius))]
     if campaign_path is None:
         campaign_path = Path(tempfile.mkdtemp(prefix="voltlab-fastcharge-")) / "fastcharge.campaign"
@@ -859,7 +889,7 @@ def design_fast_charge(
         p = ChargeProtocol(w, tuple(rates), vmax_volt)
         try:
             e = evaluate_protocol(p, model=model, parameters=parameters, tmax_celsius=tmax_celsius,
-                                  period_second=period_second)
+                                  period_second=period_second, min_plating_margin_volt=eta_limit)
         except SimulationError as exc:
             return None, None, str(exc)
         evaluations.append(e)
@@ -879,7 +909,8 @@ def design_fast_charge(
     start_trials = 0
     if start == "window-search":
         found, tried = window_search(model=model, parameters=parameters, windows=w, c_bounds=(lo, hi),
-                                     vmax_volt=vmax_volt, tmax_celsius=tmax_celsius, period_second=period_second)
+                                     vmax_volt=vmax_volt, tmax_celsius=tmax_celsius, period_second=period_second,
+                                     min_plating_margin_volt=eta_limit)
         start_trials = len(tried)
         if found is not None:
             evaluations.append(found)
@@ -958,13 +989,14 @@ def compare_fast_charge(
     period_second: float = 20.0,
     start: str = "window-search",
     fade_cycles: int = 0,
+    min_plating_margin_volt: float = 0.0,
 ) -> dict[str, Any]:
     """CC-CV baseline vs window search vs BO multi-step protocol vs RL policy, on one simulator and constraints.
 
     Parameters
     ----------
-    model, parameters, vmax_volt, tmax_celsius, period_second
-        As :func:`evaluate_protocol`.
+    model, parameters, vmax_volt, tmax_celsius, period_second, min_plating_margin_volt
+        As :func:`evaluate_protocol` (every method is held to the same limits).
     windows
         SOC windows of the BO protocol, %.
     max_c_rate
@@ -1003,12 +1035,14 @@ def compare_fast_charge(
     t0 = time.perf_counter()
     base, trials = cccv_baseline(model=model, parameters=parameters, vmax_volt=vmax_volt, tmax_celsius=tmax_celsius,
                                  c_range=(0.2, float(max_c_rate)), initial_soc_percent=float(windows[0]),
-                                 target_soc_percent=float(windows[-1]), period_second=period_second)
+                                 target_soc_percent=float(windows[-1]), period_second=period_second,
+                                 min_plating_margin_volt=min_plating_margin_volt)
     t_base = time.perf_counter() - t0
     t0 = time.perf_counter()
     design = design_fast_charge(model=model, parameters=parameters, windows=windows, c_bounds=(0.2, max_c_rate),
                                 vmax_volt=vmax_volt, tmax_celsius=tmax_celsius, budget=budget, seed=seed,
-                                baseline=base, period_second=period_second, start=start)
+                                baseline=base, period_second=period_second, start=start,
+                                min_plating_margin_volt=min_plating_margin_volt)
     t_bo = time.perf_counter() - t0
     rows: dict[str, ProtocolEvaluation | None] = {"CC-CV baseline": base}
     if start != "none":
@@ -1026,6 +1060,7 @@ def compare_fast_charge(
         try:
             rl_result = train_rl_protocol(model=model, parameters=parameters, windows=rw,
                                           c_bounds=(0.2, max_c_rate), vmax_volt=vmax_volt, tmax_celsius=tmax_celsius,
+                                          min_plating_margin_volt=min_plating_margin_volt,
                                           timesteps=rl_timesteps, seed=seed, period_second=period_second)
         except SimulationError as exc:  # keep the CC-CV and BO results; say why RL has none
             rl_error = str(exc)
@@ -1034,7 +1069,8 @@ def compare_fast_charge(
     flat: dict[str, Any] = {"model": model, "parameters": parameters, "vmax_volt": vmax_volt,
                             "tmax_celsius": tmax_celsius, "max_c_rate": max_c_rate, "bo_budget": budget,
                             "seed": seed, "target_soc_percent": float(windows[-1]),
-                            "plating_variable": PLATING_VARIABLE, "bo_start": start}
+                            "plating_variable": PLATING_VARIABLE, "bo_start": start,
+                            "plating_margin_limit_volt": float(min_plating_margin_volt)}
     for key, e in (("cccv", base), ("window_search", design.start), ("bo", design.best),
                    ("rl", rl_result.evaluation if rl_result else None)):
         if e is None:
@@ -1122,7 +1158,8 @@ def write_fast_charge_report(comparison: Mapping[str, Any], path: str | Path) ->
             "# Fast charge: CC-CV vs window search + Bayesian-optimised multi-step CC vs RL", "",
             f"Model {flat['model']} / {flat['parameters']} (lumped thermal), 0 to {flat['target_soc_percent']:g} % "
             f"SOC (charge throughput / nominal capacity). Limits: V <= {flat['vmax_volt']:g} V, T <= "
-            f"{flat['tmax_celsius']:g} °C, plating margin (`{PLATING_VARIABLE}`) >= 0 V; C-rates <= "
+            f"{flat['tmax_celsius']:g} °C, plating margin (`{PLATING_VARIABLE}`) >= "
+            f"{1000 * flat.get('plating_margin_limit_volt', 0.0):g} mV; C-rates <= "
             f"{flat['max_c_rate']:g}C. BO budget {flat['bo_budget']} protocols, seed {flat['seed']}.", "",
             comparison["table"], "",
             f"BO speed-up vs the best feasible CC-CV: {flat['bo_speedup_vs_cccv_percent']:.1f} % "

@@ -7,10 +7,11 @@ observation is ``[SOC, V / vmax, (T - T_amb) / (tmax - T_amb), plating
 margin]`` (SOC as a fraction, plating margin in V, all float32). The reward of
 a window is
 
-``10 * dSOC - dt / 10 min - 100 * max(0, -eta_min) - 0.5 * max(0, T_max - tmax)``
+``10 * dSOC - dt / 10 min - 100 * max(0, eta_limit - eta_min) - 0.5 * max(0, T_max - tmax)``
 
 (SOC gained, minus the time it took, minus penalties for plating, with the
-plating margin ``eta`` in V, and for overheating, in °C, as the degradation
+plating margin ``eta`` in V against its limit ``eta_limit`` (``min_plating_margin_volt``,
+0 by default), and for overheating, in °C, as the degradation
 proxy); reaching the voltage limit before the window's charge ends the episode
 with a further ``5 + 20 * (SOC still missing)`` (also when the solver fails on a
 window, typically because the limit is exceeded at once at the new current). The trained policy's rates,
@@ -75,6 +76,7 @@ def _env_class() -> type:
             tmax_celsius: float = 45.0,
             period_second: float = 20.0,
             thermal: str = "lumped",
+            min_plating_margin_volt: float = 0.0,
         ) -> None:
             from voltlab.simulate.simulator import import_pybamm
 
@@ -90,6 +92,10 @@ def _env_class() -> type:
                                            f"{close_matches(model, MODELS)}", value=model)
             self.c_bounds = (lo, hi)
             self.vmax_volt, self.tmax_celsius = float(vmax_volt), float(tmax_celsius)
+            self.min_plating_margin_volt = float(min_plating_margin_volt)
+            if not math.isfinite(self.min_plating_margin_volt):
+                raise SimulationSetupError(f"min_plating_margin_volt must be a finite number, got "
+                                           f"{min_plating_margin_volt!r}", value=min_plating_margin_volt)
             self.period_second = float(period_second)
             self.model_name, self.parameters = model, parameters
             pybamm = import_pybamm()
@@ -173,7 +179,7 @@ def _env_class() -> type:
             d_soc = (q[-1] - q[0]) / self.nominal_capacity_ah
             elapsed_min = (t_s[-1] - t_s[0]) / 60.0
             eta_min, t_max, v_max = float(eta.min()), float(temp.max()), float(v.max())
-            plating = max(0.0, -eta_min)
+            plating = max(0.0, self.min_plating_margin_volt - eta_min)
             hot = max(0.0, t_max - self.tmax_celsius)
             reward = 10.0 * d_soc - elapsed_min / 10.0 - 100.0 * plating - 0.5 * hot
             limited = "Maximum voltage" in str(sol.termination) or v_max > self.vmax_volt + 1e-3
@@ -217,6 +223,9 @@ class FastChargeEnv:
         Output interval inside a window, s (the resolution of the extremes).
     thermal
         PyBaMM thermal option.
+    min_plating_margin_volt
+        Lowest plating margin allowed, V (0: the onset of plating); the plating penalty is
+        ``100 * max(0, min_plating_margin_volt - eta_min)``.
 
     Raises
     ------
@@ -271,12 +280,13 @@ def train_rl_protocol(
     max_train_second: float = 170.0,
     seed: int = 0,
     period_second: float = 20.0,
+    min_plating_margin_volt: float = 0.0,
 ) -> RLResult:
     """Train PPO on :class:`FastChargeEnv` (one thread, seeded) and evaluate the policy's protocol.
 
     Parameters
     ----------
-    model, parameters, windows, c_bounds, vmax_volt, tmax_celsius, period_second
+    model, parameters, windows, c_bounds, vmax_volt, tmax_celsius, period_second, min_plating_margin_volt
         As :class:`FastChargeEnv`.
     timesteps
         PPO environment steps (each is one window solve), >= 1.
@@ -307,7 +317,8 @@ def train_rl_protocol(
                               "stable-baselines3") from exc
     torch.set_num_threads(1)
     env = FastChargeEnv(model=model, parameters=parameters, windows=windows, c_bounds=c_bounds,
-                        vmax_volt=vmax_volt, tmax_celsius=tmax_celsius, period_second=period_second)
+                        vmax_volt=vmax_volt, tmax_celsius=tmax_celsius, period_second=period_second,
+                        min_plating_margin_volt=min_plating_margin_volt)
 
     class _WallClock(BaseCallback):
         def __init__(self, limit: float) -> None:
@@ -338,6 +349,6 @@ def train_rl_protocol(
     rates += [c_bounds[0]] * (n_windows - len(rates))  # windows after a voltage stop: the lowest rate
     protocol = ChargeProtocol(tuple(env.windows), tuple(rates), vmax_volt)
     evaluation = evaluate_protocol(protocol, model=model, parameters=parameters, tmax_celsius=tmax_celsius,
-                                   period_second=period_second)
+                                   period_second=period_second, min_plating_margin_volt=min_plating_margin_volt)
     return RLResult(protocol=protocol, evaluation=evaluation, policy=agent, timesteps=int(agent.num_timesteps),
                     train_second=train_second, episode_return=ret)
