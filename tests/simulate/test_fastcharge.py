@@ -145,6 +145,8 @@ def test_bo_tiny_budget_returns_feasible_protocol(fc, baseline, searched) -> Non
     assert d.start.time_to_target_min <= searched[0].time_to_target_min + 0.1
     assert d.best.time_to_target_min <= d.start.time_to_target_min
     assert d.bo_improvement_min == pytest.approx(d.start.time_to_target_min - d.best.time_to_target_min)
+    assert len(d.sources) == len(d.evaluations) and d.sources[:2] == ["cc-cv rate", "window search"]
+    assert all(src.startswith("campaign (") for src in d.sources[2:])
     if d.best.time_to_target_min < base.time_to_target_min:
         assert d.message == ""
         assert d.speedup_percent > 0

@@ -760,6 +760,10 @@ class FastChargeDesign:
         The voltlab :class:`~voltlab.optimize.Campaign` (closed-file path in ``campaign.path``).
     evaluations
         Every protocol evaluated, in order.
+    sources
+        Where each of ``evaluations`` came from: ``"cc-cv rate"`` (the constant protocol at the
+        baseline's rate), ``"window search"`` or ``"campaign (<suggestion source>)"``, e.g.
+        ``"campaign (sobol)"``.
     message
         Why no protocol beat the baseline (empty when one did).
     start
@@ -775,6 +779,7 @@ class FastChargeDesign:
     evaluations: list[ProtocolEvaluation] = field(default_factory=list)
     message: str = ""
     start: ProtocolEvaluation | None = None
+    sources: list[str] = field(default_factory=list)
     start_trials: int = 0
 
     @property
@@ -884,8 +889,9 @@ def design_fast_charge(
                            seed=seed, n_init=n0, surrogate=surrogate, num_restarts=4, raw_samples=128,
                            mc_samples=64, overwrite=True)
     evaluations: list[ProtocolEvaluation] = []
+    sources: list[str] = []
 
-    def run(rates: Sequence[float]) -> tuple[ProtocolEvaluation | None, dict[str, float] | None, str]:
+    def run(rates: Sequence[float], source: str) -> tuple[ProtocolEvaluation | None, dict[str, float] | None, str]:
         p = ChargeProtocol(w, tuple(rates), vmax_volt)
         try:
             e = evaluate_protocol(p, model=model, parameters=parameters, tmax_celsius=tmax_celsius,
@@ -893,6 +899,7 @@ def design_fast_charge(
         except SimulationError as exc:
             return None, None, str(exc)
         evaluations.append(e)
+        sources.append(source)
         other = [v for v in e.violations if v.startswith(("voltage", "SOC"))]
         if other:  # the finishing CC-CV stops at vmax and reaches the target; only a solver problem lands here
             return e, None, "; ".join(other)
@@ -902,7 +909,7 @@ def design_fast_charge(
 
     if baseline is not None and isinstance(baseline.protocol, CCCVProtocol):
         c0 = min(max(baseline.protocol.c_rate, lo), hi)
-        _, vals, _ = run([c0] * k)
+        _, vals, _ = run([c0] * k, "cc-cv rate")
         if vals is not None:
             camp.tell(dict.fromkeys(names, c0), vals)
     found: ProtocolEvaluation | None = None
@@ -914,6 +921,7 @@ def design_fast_charge(
         start_trials = len(tried)
         if found is not None:
             evaluations.append(found)
+            sources.append("window search")
             rates = found.protocol.c_rates if isinstance(found.protocol, ChargeProtocol) else ()
             camp.tell(dict(zip(names, rates, strict=True)),
                       {"time_to_target_min": found.time_to_target_min,
@@ -921,7 +929,7 @@ def design_fast_charge(
                        "max_temperature_celsius": found.max_temperature_celsius})
     for _ in range(budget):
         [s] = camp.ask(1)
-        _e, vals, reason = run([s.point[n] for n in names])
+        _e, vals, reason = run([s.point[n] for n in names], f"campaign ({s.source})")
         if vals is None:
             camp.tell(s.id, failed=True, reason=reason)
         else:
@@ -937,7 +945,7 @@ def design_fast_charge(
                    f"the CC-CV baseline ({baseline.time_to_target_min:.1f} min) within budget={budget}; raise the "
                    "budget (the CV phase of CC-CV is not in the multi-step family)")
     return FastChargeDesign(best=best, baseline=baseline, campaign=camp, evaluations=evaluations, message=message,
-                            start=found, start_trials=start_trials)
+                            start=found, start_trials=start_trials, sources=sources)
 
 
 # --------------------------------------------------------------------------- comparison

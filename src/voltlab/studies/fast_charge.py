@@ -2,10 +2,10 @@
 
 Pipeline: PyBaMM (SPMe + lumped thermal, Chen2020 by default) → CC-CV baseline (the
 fastest constant-current rate that keeps the plating margin and the temperature
-limit) → Bayesian optimisation of a multi-step constant-current protocol (one C-rate
-per SOC window) → optionally a reinforcement-learning (PPO) policy on the same
+limit) → window-by-window search of a multi-step constant-current protocol (one C-rate
+per SOC window), refined by Bayesian optimisation → optionally a reinforcement-learning (PPO) policy on the same
 simulator. Every protocol is judged on the same constraints: the negative-electrode
-plating overpotential margin stays ≥ 0 V, the cell stays ≤ ``tmax_celsius`` and the
+plating overpotential margin stays ≥ ``min_plating_margin_volt`` (0 V by default), the cell stays ≤ ``tmax_celsius`` and the
 voltage ≤ ``vmax_volt``. Uses :func:`voltlab.simulate.compare_fast_charge`.
 """
 
@@ -41,6 +41,8 @@ class FastChargeConfig(StudyConfig):
     rl: bool = field(default=False, metadata={"help": "also train a PPO policy (minutes on 2 cores)"})
     rl_timesteps: int = field(default=1500, metadata={"help": "PPO environment steps"})
     period_second: float = field(default=20.0, metadata={"help": "simulation output period", "unit": "s"})
+    min_plating_margin_volt: float = field(default=0.0, metadata={
+        "help": "lowest plating margin allowed (0 = onset of plating; e.g. 0.01 for a safety margin)", "unit": "V"})
 
     def validate(self) -> None:
         w = self.windows
@@ -49,6 +51,9 @@ class FastChargeConfig(StudyConfig):
                                    "with at least two boundaries, e.g. [0, 20, 40, 60, 80]", value=w)
         if self.model not in ("SPM", "SPMe", "DFN"):
             raise StudyConfigError(f"config key 'model': {self.model!r} is not one of ['SPM', 'SPMe', 'DFN']")
+        if not (0.0 <= self.min_plating_margin_volt < 0.5):
+            raise StudyConfigError(f"config key 'min_plating_margin_volt' must be in [0, 0.5) V, got "
+                                   f"{self.min_plating_margin_volt}", value=self.min_plating_margin_volt)
         for key in ("max_c_rate", "vmax_volt", "tmax_celsius", "period_second"):
             if getattr(self, key) <= 0:
                 raise StudyConfigError(f"config key {key!r} must be > 0, got {getattr(self, key)}")
@@ -67,11 +72,13 @@ def run_fast_charge(config: FastChargeConfig, *, data: Path | None, out_dir: Pat
     """Run the study (see the module docstring)."""
     from voltlab.simulate import compare_fast_charge
 
-    progress(f"CC-CV baseline and BO over {len(config.windows) - 1} SOC windows ({config.budget} protocols)")
+    progress(f"CC-CV baseline, window search and BO over {len(config.windows) - 1} SOC windows "
+             f"({config.budget} protocols)")
     comp = compare_fast_charge(model=config.model, parameters=config.parameters, windows=config.windows,
                                max_c_rate=config.max_c_rate, vmax_volt=config.vmax_volt,
                                tmax_celsius=config.tmax_celsius, budget=config.budget, seed=config.seed,
-                               rl=config.rl, rl_timesteps=config.rl_timesteps, period_second=config.period_second)
+                               rl=config.rl, rl_timesteps=config.rl_timesteps, period_second=config.period_second,
+                               min_plating_margin_volt=config.min_plating_margin_volt)
     flat = comp["flat"]
     rows = comp["rows"]
     target = config.windows[-1]
@@ -83,11 +90,11 @@ def run_fast_charge(config: FastChargeConfig, *, data: Path | None, out_dir: Pat
                             if e is not None else {"protocol": "none found"})}
         for name, e in rows.items()])
     design = comp["design"]
-    log = pd.DataFrame([{"evaluation": i + 1, "protocol": e.protocol.describe(),
+    log = pd.DataFrame([{"evaluation": i + 1, "source": source, "protocol": e.protocol.describe(),
                          "time_to_target_min": e.time_to_target_min,
                          "min_plating_margin_volt": e.min_plating_margin_volt,
                          "max_temperature_celsius": e.max_temperature_celsius, "feasible": e.feasible}
-                        for i, e in enumerate(design.evaluations)])
+                        for i, (e, source) in enumerate(zip(design.evaluations, design.sources, strict=True))])
     from voltlab.simulate import protocol_trace
 
     figures = []
@@ -114,7 +121,8 @@ def run_fast_charge(config: FastChargeConfig, *, data: Path | None, out_dir: Pat
                 best = min(best, float(t))
             trace.append(best if math.isfinite(best) else None)
         xs = [i for i, v in enumerate(trace, start=1) if v is not None]
-        figures.append(Figure("convergence", "BO campaign: fastest feasible protocol so far", "evaluations",
+        figures.append(Figure("convergence", "Campaign (CC-CV-rate point, window-search start, then BO proposals): "
+                                             "fastest feasible protocol so far", "evaluations",
                               "time to target (min)",
                               [Series("BO multi-step", xs, [v for v in trace if v is not None], mode="lines+markers"),
                                Series("CC-CV baseline", [1, len(trace)], [flat["cccv_time_to_target_min"]] * 2,
@@ -124,7 +132,10 @@ def run_fast_charge(config: FastChargeConfig, *, data: Path | None, out_dir: Pat
                "bo_time_to_target_min": float(bo_t), "bo_speedup_vs_cccv_percent": float(flat["bo_speedup_vs_cccv_percent"]),
                "bo_min_plating_margin_volt": float(flat.get("bo_min_plating_margin_volt", math.nan)),
                "bo_max_temperature_celsius": float(flat.get("bo_max_temperature_celsius", math.nan)),
-               "cccv_best_c_rate": float(flat["cccv_best_c_rate"]), "bo_evaluations": float(flat["bo_evaluations"])}
+               "cccv_best_c_rate": float(flat["cccv_best_c_rate"]), "bo_evaluations": float(flat["bo_evaluations"]),
+               "window_search_simulations": float(flat["window_search_simulations"])}
+    if "window_search_time_to_target_min" in flat:
+        metrics["window_search_time_to_target_min"] = float(flat["window_search_time_to_target_min"])
     if "rl_time_to_target_min" in flat:
         metrics["rl_time_to_target_min"] = float(flat["rl_time_to_target_min"])
         metrics["rl_speedup_vs_cccv_percent"] = float(flat["rl_speedup_vs_cccv_percent"])
@@ -132,7 +143,8 @@ def run_fast_charge(config: FastChargeConfig, *, data: Path | None, out_dir: Pat
     answer = (f"The best CC-CV charge ({flat['cccv_best_c_rate']:.2f}C) reaches {target:g} % SOC in "
               f"{flat['cccv_time_to_target_min']:.1f} min; the BO multi-step protocol "
               f"({flat.get('bo_protocol', 'none')}) takes {bo_t:.1f} min, {flat['bo_speedup_vs_cccv_percent']:.0f} % "
-              f"faster, with the plating margin ≥ 0 V and T ≤ {config.tmax_celsius:g} °C. It {ten} the 10-minute goal "
+              f"faster, with the plating margin ≥ {1000 * config.min_plating_margin_volt:g} mV and "
+              f"T ≤ {config.tmax_celsius:g} °C. It {ten} the 10-minute goal "
               f"for this {config.parameters} cell.")
     kpis = {"CC-CV time": f"{flat['cccv_time_to_target_min']:.1f} min",
             "BO protocol time": f"{bo_t:.1f} min",
