@@ -8,6 +8,7 @@ import pytest
 from voltlab.errors import MissingFileError, OptimizationError, StoreError
 from voltlab.optimize import Campaign, Objective, OutcomeConstraint, Real, SearchSpace
 from voltlab.optimize.campaign import Settings
+from voltlab.optimize.pareto import pareto_mask
 
 SQUARE = SearchSpace([Real("x1", 0.0, 1.0), Real("x2", 0.0, 1.0)])
 
@@ -173,12 +174,18 @@ def test_multi_objective_uses_qlognehvi_with_the_stated_reference_point(tmp_path
     camp = Campaign.create(tmp_path / "m.sqlite", SQUARE, [Objective("capacity"), Objective("fade", "minimize")],
                            n_init=5, seed=4, **fast)
     _run(camp, f, 1, q=5)
+    camp.tell({"x1": 0.0, "x2": 1.0}, f({"x1": 0.0, "x2": 1.0}))  # dominated, and worst in fade: off the front
     [s] = camp.ask(1)
     assert s.source == "qLogNEHVI"
     done = camp.suggestions("complete")
     U = np.array([[d.values["capacity"], -d.values["fade"]] for d in done])
-    expected = U.min(axis=0) - 0.1 * (U.max(axis=0) - U.min(axis=0))
+    front = U[pareto_mask(U)]  # the reference point comes from the non-dominated points only
+    assert len(front) >= 2 and len(front) < len(U)
+    expected = front.min(axis=0) - 0.1 * (front.max(axis=0) - front.min(axis=0))
     np.testing.assert_allclose(s.model_state["ref_point_utility"], expected, atol=1e-9)
+    everything = U.min(axis=0) - 0.1 * (U.max(axis=0) - U.min(axis=0))
+    assert (expected >= everything - 1e-12).all() and (expected > everything + 1e-3).any()
+    assert "Pareto front" in s.model_state["ref_point_rule"]
     camp.tell(s.id, f(s.point))
     front = camp.pareto_front()
     done = camp.suggestions("complete")

@@ -18,7 +18,7 @@ import numpy as np
 
 from voltlab.errors import DependencyError
 from voltlab.optimize.objectives import Objective, OutcomeConstraint
-from voltlab.optimize.pareto import reference_point
+from voltlab.optimize.pareto import FRONT_REFERENCE_RULE, front_reference_point
 from voltlab.optimize.space import SearchSpace
 
 __all__ = ["propose_gp"]
@@ -442,9 +442,10 @@ def _propose(
                 feas = np.ones(len(Y_train), dtype=bool)
                 for i, c in enumerate(constraints):
                     feas &= c.slack(Y_train[:, k + i]) <= 0
-                ref = list(ref_point) if ref_point is not None else reference_point(util[feas] if feas.any() else util)
+                ref = list(ref_point) if ref_point is not None else front_reference_point(
+                    util[feas] if feas.any() else util)
                 state["ref_point_utility"] = ref
-                state["ref_point_rule"] = "given" if ref_point is not None else "nadir - 0.1*range of observed utilities"
+                state["ref_point_rule"] = "given" if ref_point is not None else FRONT_REFERENCE_RULE
                 acq = qLogNoisyExpectedHypervolumeImprovement(
                     model, ref_point=ref, X_baseline=X, sampler=sampler,
                     objective=GenericMCMultiOutputObjective(_utilities_fn(objectives, torch)),

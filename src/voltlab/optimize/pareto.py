@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["hypervolume", "pareto_mask", "reference_point"]
+__all__ = ["FRONT_REFERENCE_RULE", "front_reference_point", "hypervolume", "pareto_mask", "reference_point"]
 
 
 def pareto_mask(U: np.ndarray) -> np.ndarray:
@@ -55,6 +55,34 @@ def hypervolume(U: np.ndarray, ref: np.ndarray | list[float]) -> float:
         if util[i, -1] > lower:
             vol += (util[i, -1] - lower) * hypervolume(util[: i + 1, :-1], r[:-1])
     return float(vol)
+
+
+FRONT_REFERENCE_RULE = "nadir - 0.1*range of the observed Pareto front (BoTorch infer_reference_point)"
+"""How :func:`front_reference_point` chooses the point (stored in each suggestion's model state)."""
+
+
+def front_reference_point(utilities: np.ndarray) -> list[float]:
+    """Reference point for the acquisition (maximisation form): BoTorch's ``infer_reference_point``
+    on the Pareto-optimal rows of ``utilities``.
+
+    ``nadir - 0.1 * (ideal - nadir)`` of the non-dominated points only (for one point,
+    ``y - 0.1 * |y|``). Points far behind the front do not move it, so the hypervolume
+    improvement is not spent on regions no trade-off of interest reaches: with Branin's
+    0-300 range, the nadir of all observations lies ten times farther out than the front's.
+    Ax infers its objective thresholds the same way (on model predictions).
+
+    Examples
+    --------
+    >>> front_reference_point(np.array([[0.0, 1.0], [1.0, 0.0], [-5.0, -5.0]]))
+    [-0.1, -0.1]
+    """
+    import torch
+    from botorch.utils.multi_objective.hypervolume import infer_reference_point
+
+    U = np.asarray(utilities, dtype=float)
+    front = U[pareto_mask(U)]
+    ref = infer_reference_point(torch.as_tensor(front, dtype=torch.float64))
+    return [round(float(v), 12) for v in ref.tolist()]
 
 
 def reference_point(utilities: np.ndarray) -> list[float]:
