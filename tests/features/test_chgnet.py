@@ -85,6 +85,13 @@ def test_featurize_many_matches_featurize_and_keeps_errors(featurizer, lif_featu
     li = pmg.Structure.from_spacegroup("Im-3m", pmg.Lattice.cubic(3.44), ["Li"], [[0, 0, 0]])
     df = featurizer.featurize_many([str(cif), "missing.cif", li], ignore_errors=True, index=["a", "b", "c"])
     assert list(df.index) == ["a", "b", "c"] and df.shape == (3, 65)
+    from voltlab.features import CHGNetFeaturizer
+
+    # batches of one: each structure is predicted alone, with the same numbers as one batch of all
+    one = CHGNetFeaturizer(device="cpu", batch_size=1).featurize_many([li, "missing.cif", str(cif)],
+                                                                       ignore_errors=True)
+    np.testing.assert_allclose(one.iloc[[2, 0]].to_numpy(), df.loc[["a", "c"]].to_numpy(), atol=2e-5)
+    assert one.iloc[1].isna().all() and list(one.attrs["errors"]) == [1]
     np.testing.assert_allclose(df.loc["a"].to_numpy(), lif_features, atol=2e-5)  # a CIF path, batched
     np.testing.assert_allclose(df.loc["c"].to_numpy(), featurizer.featurize(li), atol=1e-6)
     assert df.loc["b"].isna().all() and "missing.cif" in df.attrs["errors"][1]

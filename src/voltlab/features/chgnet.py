@@ -224,24 +224,16 @@ class CHGNetFeaturizer(BaseFeaturizer):
         structure does not cost the others their features.
         """
         labels = self.feature_labels()
-        items = list(items)
-        rows: list[list[float]] = [[math.nan] * len(labels) for _ in items]
+        rows: list[list[float]] = []
         errors: dict[int, str] = {}
-        ready: list[tuple[int, Any]] = []
-        for k, item in enumerate(items):
+        batch: list[tuple[int, Any]] = []
+
+        def flush() -> None:
             try:
-                ready.append((k, self.ordered(item)[0]))
-            except VoltlabError as exc:
-                if not ignore_errors:
-                    raise
-                errors[k] = str(exc)
-        for start in range(0, len(ready), self.batch_size):
-            chunk = ready[start : start + self.batch_size]
-            try:
-                outs = self._predict([s for _, s in chunk])
+                outs: list[dict[str, Any] | None] = list(self._predict([s for _, s in batch]))
             except VoltlabError:
                 outs = []
-                for k, s in chunk:  # find the structure that failed
+                for k, s in batch:  # find the structure that failed
                     try:
                         outs.append(self._predict([s])[0])
                     except VoltlabError as exc:
@@ -249,9 +241,23 @@ class CHGNetFeaturizer(BaseFeaturizer):
                             raise
                         errors[k] = str(exc)
                         outs.append(None)
-            for (k, s), out in zip(chunk, outs, strict=True):
+            for (k, s), out in zip(batch, outs, strict=True):
                 if out is not None:
                     rows[k] = self._row(out, len(s))
+            batch.clear()
+
+        for k, item in enumerate(items):  # streamed: at most batch_size ordered structures held at once
+            rows.append([math.nan] * len(labels))
+            try:
+                batch.append((k, self.ordered(item)[0]))
+            except VoltlabError as exc:
+                if not ignore_errors:
+                    raise
+                errors[k] = str(exc)
+            if len(batch) >= self.batch_size:
+                flush()
+        if batch:
+            flush()
         df = pd.DataFrame(rows, columns=labels, index=list(index) if index is not None else None)
         df.attrs["errors"] = errors
         return df

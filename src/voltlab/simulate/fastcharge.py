@@ -46,7 +46,7 @@ import itertools
 import math
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -691,54 +691,68 @@ def window_search(
     w = ChargeProtocol(tuple(windows), (1.0,) * (len(tuple(windows)) - 1), vmax_volt).soc_windows_percent
     trials: list[ProtocolEvaluation] = []
 
-    def on_current(e: ProtocolEvaluation) -> bool:
-        # A window stopped by vmax reaches its end later than at constant current: the finishing CC-CV took over.
-        assert isinstance(e.protocol, ChargeProtocol)
-        return e.feasible and e.time_to_target_min <= e.protocol.nominal_time_minutes() * (1 + 1e-3) + 0.05
-
     rates: list[float] = []
     accepted: ProtocolEvaluation | None = None
     for _ in range(len(w) - 1):
-        tried: dict[float, ProtocolEvaluation] = {}
-
-        def run(c: float, fixed: tuple[float, ...] = tuple(rates), tried: dict = tried) -> ProtocolEvaluation:
-            e = evaluate_protocol(ChargeProtocol(w[: len(fixed) + 2], (*fixed, c), vmax_volt), model=model,
-                                  parameters=parameters, tmax_celsius=tmax_celsius, period_second=period_second,
-                                  min_plating_margin_volt=min_plating_margin_volt)
-            trials.append(e)
-            tried[c] = e
-            return e
-
-        def bisect(a: float, best: ProtocolEvaluation, b: float, ok: Any, run: Any = run
-                   ) -> tuple[float, ProtocolEvaluation]:
-            while b - a > tol:
-                mid = 0.5 * (a + b)
-                e = run(mid)
-                if ok(e, best):
-                    a, best = mid, e
-                else:
-                    b = mid
-            return a, best
-
-        top = run(hi)
-        if on_current(top):
-            rates.append(hi)
-            accepted = top
-            continue
-        bottom = run(lo)
-        if not on_current(bottom):
+        found = _search_window(
+            lambda c, fixed=tuple(rates): evaluate_protocol(
+                ChargeProtocol(w[: len(fixed) + 2], (*fixed, c), vmax_volt), model=model, parameters=parameters,
+                tmax_celsius=tmax_celsius, period_second=period_second,
+                min_plating_margin_volt=min_plating_margin_volt),
+            lo, hi, tol, trials)
+        if found is None:
             return None, trials
-        a, accepted = bisect(lo, bottom, hi, lambda e, _best: on_current(e))
-        # Above the constant-current limit the window meets vmax and ends in the CV hold. Near the target a
-        # short CV tail can beat the slower constant current: search up to the first infeasible rate for a
-        # faster feasible end.
-        if any(c > a and e.feasible for c, e in tried.items()):
-            b = min((c for c, e in tried.items() if c > a and not e.feasible), default=hi)
-            bisect(a, accepted, b, lambda e, best: e.feasible and e.time_to_target_min < best.time_to_target_min)
-            # any feasible rate tried in this window, in either bisection, may be the fastest
-            a, accepted = min(((c, e) for c, e in tried.items() if e.feasible), key=lambda ce: ce[1].time_to_target_min)
-        rates.append(a)
+        rate, accepted = found
+        rates.append(rate)
     return accepted, trials  # the last window's accepted evaluation is the whole protocol's
+
+
+def _on_current(e: ProtocolEvaluation) -> bool:
+    """Feasible, and its last window passed at constant current (not stopped by vmax into the slower CC-CV)."""
+    nominal = e.protocol.nominal_time_minutes() if isinstance(e.protocol, ChargeProtocol) else math.inf
+    return e.feasible and e.time_to_target_min <= nominal * (1 + 1e-3) + 0.05
+
+
+def _search_window(simulate: Callable[[float], ProtocolEvaluation], lo: float, hi: float, tol: float,
+                   trials: list[ProtocolEvaluation]) -> tuple[float, ProtocolEvaluation] | None:
+    """One window of :func:`window_search`: its rate and the evaluation up to its end (``None``: even ``lo`` fails).
+
+    ``simulate(c)`` evaluates the protocol truncated at this window's end with rate ``c`` here;
+    every evaluation is appended to ``trials``.
+    """
+    tried: dict[float, ProtocolEvaluation] = {}
+
+    def run(c: float) -> ProtocolEvaluation:
+        e = tried[c] = simulate(c)
+        trials.append(e)
+        return e
+
+    def bisect(a: float, best: ProtocolEvaluation, b: float,
+               ok: Callable[[ProtocolEvaluation, ProtocolEvaluation], bool]) -> tuple[float, ProtocolEvaluation]:
+        while b - a > tol:
+            mid = 0.5 * (a + b)
+            e = run(mid)
+            if ok(e, best):
+                a, best = mid, e
+            else:
+                b = mid
+        return a, best
+
+    top = run(hi)
+    if _on_current(top):
+        return hi, top
+    bottom = run(lo)
+    if not _on_current(bottom):
+        return None
+    a, best = bisect(lo, bottom, hi, lambda e, _best: _on_current(e))
+    # Above the constant-current limit the window meets vmax and ends in the CV hold. Near the target a short
+    # CV tail can beat the slower constant current: search up to the first infeasible rate for a faster end.
+    if any(c > a and e.feasible for c, e in tried.items()):
+        b = min((c for c, e in tried.items() if c > a and not e.feasible), default=hi)
+        bisect(a, best, b, lambda e, best: e.feasible and e.time_to_target_min < best.time_to_target_min)
+        # any feasible rate tried in this window, in either bisection, may be the fastest
+        a, best = min(((c, e) for c, e in tried.items() if e.feasible), key=lambda ce: ce[1].time_to_target_min)
+    return a, best
 
 
 # --------------------------------------------------------------------------- BO design
