@@ -207,6 +207,8 @@ def test_errors_name_the_bad_argument(fc) -> None:
         fc.design_fast_charge(start="sobol")
     with pytest.raises(SimulationSetupError, match="c_bounds"):
         fc.window_search(c_bounds=(2.0, 1.0))
+    with pytest.raises(SimulationSetupError, match="c_bounds must be"):
+        fc.design_fast_charge(c_bounds="fast")
     with pytest.raises(SimulationSetupError, match="tolerance_c"):
         fc.window_search(tolerance_c=0)
     with pytest.raises(SimulationSetupError, match="c_range"):

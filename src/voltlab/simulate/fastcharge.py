@@ -110,6 +110,19 @@ def _check_finite(name: str, value: Any) -> float:
     return v
 
 
+def _check_c_bounds(c_bounds: Any) -> tuple[float, float]:
+    """``(low, high)`` C-rates with ``0 < low < high`` (finite), as floats; else a :class:`SimulationSetupError`."""
+    try:
+        lo, hi = (float(c) for c in c_bounds)
+    except (TypeError, ValueError) as exc:
+        raise SimulationSetupError(f"c_bounds must be (low, high) C-rates, e.g. (0.2, 3.0), got {c_bounds!r}",
+                                   value=c_bounds) from exc
+    if not (0 < lo < hi and math.isfinite(hi)):
+        raise SimulationSetupError(f"c_bounds must be (low, high) C-rates with 0 < low < high, got {c_bounds!r}",
+                                   value=c_bounds)
+    return lo, hi
+
+
 def _check_positive(name: str, value: Any) -> float:
     try:
         v = float(value)
@@ -683,10 +696,7 @@ def window_search(
     SimulationSetupError
         Bad windows, ``c_bounds`` or ``tolerance_c``.
     """
-    lo, hi = (float(c) for c in c_bounds)
-    if not (0 < lo < hi and math.isfinite(hi)):
-        raise SimulationSetupError(f"c_bounds must be (low, high) C-rates with 0 < low < high, got {c_bounds!r}",
-                                   value=c_bounds)
+    lo, hi = _check_c_bounds(c_bounds)
     tol = _check_positive("tolerance_c", tolerance_c)
     w = ChargeProtocol(tuple(windows), (1.0,) * (len(tuple(windows)) - 1), vmax_volt).soc_windows_percent
     trials: list[ProtocolEvaluation] = []
@@ -884,10 +894,7 @@ def design_fast_charge(
                                    value=budget)
     if start not in ("window-search", "none"):
         raise SimulationSetupError(f"start must be 'window-search' or 'none', got {start!r}", value=start)
-    lo, hi = (float(c) for c in c_bounds)
-    if not (0 < lo < hi and math.isfinite(hi)):
-        raise SimulationSetupError(f"c_bounds must be (low, high) C-rates with 0 < low < high, got {c_bounds!r}",
-                                   value=c_bounds)
+    lo, hi = _check_c_bounds(c_bounds)
     template = ChargeProtocol(tuple(windows), (1.0,) * (len(tuple(windows)) - 1), vmax_volt)
     w = template.soc_windows_percent
     names = _window_names(w)
@@ -1510,10 +1517,7 @@ def design_fast_charge_pareto(
                                    value=budget)
     if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 2:
         raise SimulationSetupError(f"cycles must be an integer >= 2, got {cycles!r}", value=cycles)
-    lo, hi = (float(c) for c in c_bounds)
-    if not (0 < lo < hi and math.isfinite(hi)):
-        raise SimulationSetupError(f"c_bounds must be (low, high) C-rates with 0 < low < high, got {c_bounds!r}",
-                                   value=c_bounds)
+    lo, hi = _check_c_bounds(c_bounds)
     if ref_point is not None and (len(tuple(ref_point)) != 2
                                   or not all(math.isfinite(float(r)) for r in ref_point)):
         raise SimulationSetupError(f"ref_point must be (time min, fade %), two finite numbers, got {ref_point!r}",

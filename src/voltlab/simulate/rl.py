@@ -37,6 +37,7 @@ from voltlab.simulate.fastcharge import (
     PLATING_VARIABLE,
     ChargeProtocol,
     ProtocolEvaluation,
+    _check_c_bounds,  # one c_bounds rule for every fast-charge search
     evaluate_protocol,
 )
 
@@ -83,10 +84,7 @@ def _env_class() -> type:
             super().__init__()
             template = ChargeProtocol(tuple(windows), (1.0,) * (len(tuple(windows)) - 1), vmax_volt)
             self.windows = template.soc_windows_percent
-            lo, hi = (float(c) for c in c_bounds)
-            if not (0 < lo < hi and math.isfinite(hi)):
-                raise SimulationSetupError(
-                    f"c_bounds must be (low, high) C-rates with 0 < low < high, got {c_bounds!r}", value=c_bounds)
+            lo, hi = _check_c_bounds(c_bounds)
             if model not in MODELS:
                 raise SimulationSetupError(f"model={model!r} is not one of {', '.join(MODELS)}"
                                            f"{close_matches(model, MODELS)}", value=model)
