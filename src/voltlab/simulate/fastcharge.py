@@ -1197,7 +1197,7 @@ def write_fast_charge_report(comparison: Mapping[str, Any], path: str | Path) ->
         if "window_search_speedup_vs_cccv_percent" in flat:
             lines.append(
                 f"The BO started from the window search's protocol ({flat['window_search_speedup_vs_cccv_percent']:.1f}"
-                f" % faster than CC-CV, {flat['window_search_simulations']} simulations of truncated protocols) and "
+                f" % faster than CC-CV, {flat['window_search_simulations']} simulations, truncated protocols included) and "
                 f"saved {flat['bo_improvement_over_start_min']:.2f} min more.")
         if "rl_speedup_vs_cccv_percent" in flat:
             lines.append(f"RL (PPO, {flat.get('rl_train_second', math.nan):.0f} s of training) speed-up vs CC-CV: "
