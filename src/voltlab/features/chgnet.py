@@ -27,7 +27,8 @@ The crystal feature is a mean over atoms, so it is the same for a cell and
 any supercell of it (tested), and for rotated or translated copies.
 
 Runs on the CPU by default (``device="auto"`` picks a CUDA GPU when torch
-sees one). About 0.1-0.5 s per structure of 10-300 atoms on one CPU core.
+sees one). About 0.1-0.5 s per structure of 10-300 atoms on one CPU core
+(the 321 OBELiX CIFs: 85 s).
 
 Examples
 --------
