@@ -619,22 +619,13 @@ def cccv_baseline(
         trials.append(e)
         return e
 
-    best = ev(lo)
-    if not best.feasible:
+    found = _search_window(ev, lo, hi, tol, [])  # ev keeps the trials; one bisection rule for every search
+    if found is None:
+        slowest = trials[-1]
         raise SimulationSetupError(
             f"even the slowest CC-CV charge searched ({lo:g}C) violates the constraints: "
-            f"{'; '.join(best.violations)}; lower c_range[0] or relax vmax/tmax", value=c_range)
-    top = ev(hi)
-    if top.feasible:
-        return top, trials
-    while hi - lo > tol:
-        mid = 0.5 * (lo + hi)
-        e = ev(mid)
-        if e.feasible:
-            lo, best = mid, e
-        else:
-            hi = mid
-    return best, trials
+            f"{'; '.join(slowest.violations)}; lower c_range[0] or relax vmax/tmax", value=c_range)
+    return found[1], trials
 
 
 def window_search(
@@ -718,7 +709,10 @@ def window_search(
 
 
 def _on_current(e: ProtocolEvaluation) -> bool:
-    """Feasible, and its last window passed at constant current (not stopped by vmax into the slower CC-CV)."""
+    """Feasible, and its last window passed at constant current (not stopped by vmax into the slower CC-CV).
+
+    A CC-CV protocol has no window: there it is just "feasible" (so :func:`cccv_baseline`'s bisection
+    is :func:`_search_window`'s first one)."""
     nominal = e.protocol.nominal_time_minutes() if isinstance(e.protocol, ChargeProtocol) else math.inf
     return e.feasible and e.time_to_target_min <= nominal * (1 + 1e-3) + 0.05
 
