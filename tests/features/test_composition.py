@@ -256,3 +256,18 @@ def test_fuzz_only_dataformaterror(formula):
         return
     assert len(row) == len(LABELS)
     assert np.isfinite(row[: N_MAGPIE + 6]).all()
+
+
+def test_blocked_arithmetic_equals_one_block(monkeypatch):
+    """Blocks of 3 formulas (widths 1 to 5 elements, an invalid row inside a block) give exactly
+    the one-block features: the blocking only changes where the arithmetic runs."""
+    import voltlab.features.composition as composition
+
+    formulas = ["LiFePO4", "Li7La3Zr2O12", "Fe", "NaCl", "not a formula", "LiNi0.8Co0.1Mn0.1O2",
+                "Li6PS5Cl", "O2", "Li10GeP2S12", "Na3V2(PO4)2F3"]
+    feat = MagpieFeaturizer()
+    whole = feat.featurize_many(formulas, ignore_errors=True).to_numpy()
+    monkeypatch.setattr(composition, "_BLOCK_ROWS", 3)
+    blocked = feat.featurize_many(formulas, ignore_errors=True).to_numpy()
+    assert np.isnan(blocked[4]).all() and not np.isnan(blocked[[0, 3, 9]]).any()
+    np.testing.assert_array_equal(blocked, whole)

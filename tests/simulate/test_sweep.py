@@ -59,3 +59,28 @@ def test_sweep_failure_names_the_point():
         sweep(sim, [{DN: 3.3e-14}, {DN: 3.3e-16}], backend="serial")
     results = sweep(sim, [{DN: 3.3e-14}, {DN: 3.3e-16}], backend="serial", on_failure="return")
     assert [r.ok for r in results] == [True, False]
+
+
+def test_worker_simulator_primes_the_solver_once():
+    """A worker's simulator is built and solved once at the input defaults before its first point,
+    so that the solver and variable set-up (over a second) is not in the first task's time."""
+    from voltlab.simulate import Simulator
+    from voltlab.simulate.batch import _solve_point, _worker_simulator
+
+    sim = Simulator("SPM", "Chen2020", ["Discharge at 2C until 3.0 V"], initial_soc=1.0, inputs=[DN],
+                    period_second=60.0)
+
+    def set_up(s: Simulator) -> int:  # the experiment step solvers that have set up their model
+        return sum(bool(v._model_set_up) for v in s.pybamm_simulation.steps_to_built_solvers.values())
+
+    assert set_up(sim.build()) == 0  # built is not yet set up
+    try:
+        worker = _worker_simulator(sim.spec)
+        assert worker is not sim and set_up(worker) == 1
+        assert _worker_simulator(sim.spec) is worker  # cached: one build and one priming per process
+        index, light = _solve_point((7, sim.spec, {DN: 3.3e-14}, "raise"))
+        assert index == 7 and light.solution is None
+        direct = sim.solve({DN: 3.3e-14})
+        np.testing.assert_allclose(light.timeseries.to_numpy(dtype=float), direct.timeseries.to_numpy(dtype=float), rtol=1e-9)
+    finally:
+        _WORKER_SIMULATORS.pop(sim.spec, None)

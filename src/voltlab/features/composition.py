@@ -224,6 +224,10 @@ def _row_of(item: Any) -> dict[int, float]:
     return row
 
 
+_BLOCK_ROWS = 4096
+"""Formulas per block of the vectorised feature arithmetic (see ``MagpieFeaturizer._features``)."""
+
+
 def _parse_rows(items: Iterable[Any], ignore_errors: bool) -> tuple[list[dict[int, float] | None], dict[int, str]]:
     """One element -> amount dict per item (None where invalid); each distinct string is parsed once."""
     rows: list[dict[int, float] | None] = []
@@ -451,7 +455,17 @@ class MagpieFeaturizer(BaseFeaturizer):
         return self._features(idx, amt)
 
     def _features(self, idx: np.ndarray, amt: np.ndarray) -> np.ndarray:
-        """All features from element indices and amounts, shape (n, K) each (amount 0 = padding)."""
+        """All features from element indices and amounts, shape (n, K) each (amount 0 = padding).
+
+        Computed in blocks of :data:`_BLOCK_ROWS` formulas: the (n, K, 22) property array of a
+        50,000-formula partition is ~70 MB, and a block keeps the work in cache (one core: 1.67 s
+        -> 1.15 s for 50,000 formulas; two workers at once share the memory bus less)."""
+        if len(amt) <= _BLOCK_ROWS:
+            return self._features_block(idx, amt)
+        return np.concatenate([self._features_block(idx[i : i + _BLOCK_ROWS], amt[i : i + _BLOCK_ROWS])
+                               for i in range(0, len(amt), _BLOCK_ROWS)])
+
+    def _features_block(self, idx: np.ndarray, amt: np.ndarray) -> np.ndarray:
         bad = ~np.isfinite(amt).all(axis=1) | (amt < 0).any(axis=1) | ~(amt > 0).any(axis=1)
         amt = np.where(bad[:, None], 0.0, amt)
         amt[bad, 0] = 1.0  # placeholder so the arithmetic stays finite; these rows become NaN below
