@@ -290,11 +290,17 @@ def _voltlab_space(p: Problem) -> SearchSpace:
                        simplexes=[Simplex(p.simplex)] if p.simplex else [])
 
 
+SIMPLEX_MAP = "fractions"
+"""voltlab's ``simplex_map`` setting in this run (``--simplex-map``; the Campaign default otherwise)."""
+
+
 def run_voltlab(p: Problem, seed: int, folder: Path, surrogate: str = "gp") -> tuple[Record, list[float]]:
-    """voltlab ``Campaign`` with default settings (``surrogate="random"``: the Sobol baseline)."""
+    """voltlab ``Campaign`` with default settings (``surrogate="random"``: the Sobol baseline), except
+    ``simplex_map`` when ``--simplex-map`` is given."""
     camp = Campaign.create(folder / f"{p.name}-{surrogate}-{seed}.sqlite", _voltlab_space(p),
                            [Objective(n, d) for n, d in p.objectives],
-                           [OutcomeConstraint(c, ">=", 0.0) for c in p.constraints], seed=seed, surrogate=surrogate)
+                           [OutcomeConstraint(c, ">=", 0.0) for c in p.constraints], seed=seed, surrogate=surrogate,
+                           simplex_map=SIMPLEX_MAP)
     rec: Record = []
     times: list[float] = []
     while len(rec) < p.budget:
@@ -716,8 +722,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of methods")
     ap.add_argument("--problems", default="hartmann6,ncm_emulator,branin_currin,c2dtlz2")
+    ap.add_argument("--simplex-map", choices=("fractions", "box"), default="fractions",
+                    help="voltlab's simplex_map setting (default: the Campaign default, fractions)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args()
+    global SIMPLEX_MAP
+    SIMPLEX_MAP = args.simplex_map  # before the pool forks: the workers inherit it
     t_start = time.perf_counter()
     n_seeds = args.seeds or (2 if args.quick else 10)
     gp_seeds = min(n_seeds, args.gp_seeds or (2 if args.quick else 4))
@@ -747,7 +757,7 @@ def main() -> None:
 
     res: dict[str, Any] = {
         "quick": args.quick, "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "workers": args.workers,
-        "n_seeds": n_seeds, "seeds_per_method": {m: seeds[m] for m in methods}, "budgets": {pn: budgets[pn] for pn in pnames}, "versions": _versions(),
+        "voltlab_simplex_map": args.simplex_map, "n_seeds": n_seeds, "seeds_per_method": {m: seeds[m] for m in methods}, "budgets": {pn: budgets[pn] for pn in pnames}, "versions": _versions(),
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
                     "torch_threads": 1, "torch": torch.__version__},
         "problem_descriptions": {pn: probs[pn].description for pn in pnames},

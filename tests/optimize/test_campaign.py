@@ -172,11 +172,11 @@ def test_multi_objective_uses_qlognehvi_with_the_stated_reference_point(tmp_path
         return {"capacity": 1.0 - (p["x1"] - 0.2) ** 2, "fade": (p["x1"] - 0.8) ** 2 + 0.1 * p["x2"]}
 
     camp = Campaign.create(tmp_path / "m.sqlite", SQUARE, [Objective("capacity"), Objective("fade", "minimize")],
-                           n_init=5, seed=4, **fast)
+                           n_init=5, seed=4, hvi_baseline="noisy", **fast)
     _run(camp, f, 1, q=5)
     camp.tell({"x1": 0.0, "x2": 1.0}, f({"x1": 0.0, "x2": 1.0}))  # dominated, and worst in fade: off the front
     [s] = camp.ask(1)
-    assert s.source == "qLogNEHVI"
+    assert s.source == "qLogNEHVI" and s.model_state["hvi_baseline"] == "noisy"
     done = camp.suggestions("complete")
     U = np.array([[d.values["capacity"], -d.values["fade"]] for d in done])
     front = U[pareto_mask(U)]  # the reference point comes from the non-dominated points only
@@ -194,6 +194,50 @@ def test_multi_objective_uses_qlognehvi_with_the_stated_reference_point(tmp_path
         return all(x >= y for x, y in zip(ua, ub, strict=True)) and ua != ub
     assert front and all(not dominates(o, p) for p in front for o in done)
     assert all(any(dominates(p, o) for p in front) for o in done if o not in front)
+
+
+def test_auto_hvi_baseline_follows_the_fitted_noise(tmp_path, fast):
+    """Exact outcomes: qLogEHVI against the observed front (the noise-free limit of qLogNEHVI);
+    outcomes with noise of 10 % of their spread: qLogNEHVI. The choice and the fitted noise are
+    in the model state, the setting survives reopening, and a bad value is refused."""
+    objs = [Objective("capacity"), Objective("fade", "minimize")]
+
+    def exact(p):
+        return {"capacity": 1.0 - (p["x1"] - 0.2) ** 2, "fade": (p["x1"] - 0.8) ** 2 + 0.1 * p["x2"]}
+
+    rng = np.random.default_rng(0)
+
+    def noisy(p):
+        return {k: v + 0.1 * rng.standard_normal() for k, v in exact(p).items()}
+
+    chosen = {}
+    for name, f in (("exact", exact), ("noisy", noisy)):
+        camp = Campaign.create(tmp_path / f"{name}.sqlite", SQUARE, objs, n_init=12, seed=1, **fast)
+        _run(camp, f, 3, q=4)
+        [s] = camp.ask(1)
+        chosen[name] = (s.source, s.model_state["hvi_baseline"], s.model_state["noise_variance_standardised_max"])
+        assert SQUARE.contains(s.point)
+        camp.close()
+    assert chosen["exact"][:2] == ("qLogEHVI", "observed") and chosen["exact"][2] <= 1e-2
+    assert chosen["noisy"][:2] == ("qLogNEHVI", "noisy") and chosen["noisy"][2] > 1e-2
+    with Campaign.open(tmp_path / "exact.sqlite") as camp:
+        assert camp.settings.hvi_baseline == "auto"
+        older = {k: v for k, v in camp.settings.to_dict().items() if k != "hvi_baseline"}
+    assert Settings.from_dict(older).hvi_baseline == "noisy"  # files from before the setting keep qLogNEHVI
+    forced = Campaign.create(tmp_path / "forced.sqlite", SQUARE, objs, n_init=12, seed=1, hvi_baseline="observed",
+                             **fast)
+    _run(forced, noisy, 3, q=4)
+    [s] = forced.ask(1)
+    assert s.source == "qLogEHVI"
+    # no observation meets the outcome constraint: the observed feasible front is empty, and the
+    # improvement is over nothing (every feasible point improves)
+    never = Campaign.create(tmp_path / "never.sqlite", SQUARE, objs, ["stability >= 5"], n_init=6, seed=2,
+                            hvi_baseline="observed", **fast)
+    _run(never, lambda p: {**exact(p), "stability": p["x2"]}, 2, q=3)
+    [s] = never.ask(1)
+    assert s.source == "qLogEHVI" and SQUARE.contains(s.point) and not never.pareto_front()
+    with pytest.raises(OptimizationError, match=r"hvi_baseline 'exact' is not one of \['auto', 'noisy', 'observed'\]"):
+        Campaign.create(tmp_path / "bad.sqlite", SQUARE, objs, hvi_baseline="exact")
 
 
 def test_active_learning_picks_the_most_uncertain_region(tmp_path, fast):

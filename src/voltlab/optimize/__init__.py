@@ -12,6 +12,7 @@ Examples
 3
 """
 
+from voltlab.optimize.boxmap import SimplexBoxMap
 from voltlab.optimize.campaign import Campaign, Settings, Suggestion
 from voltlab.optimize.objectives import Objective, OutcomeConstraint
 from voltlab.optimize.pareto import hypervolume, pareto_mask, reference_point
@@ -29,6 +30,7 @@ __all__ = [
     "SearchSpace",
     "Settings",
     "Simplex",
+    "SimplexBoxMap",
     "Suggestion",
     "hypervolume",
     "pareto_mask",

@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from voltlab.errors import OptimizationError, StoreError
+from voltlab.optimize.boxmap import SimplexBoxMap
 from voltlab.optimize.objectives import Objective, OutcomeConstraint
 from voltlab.optimize.pareto import hypervolume, pareto_mask, reference_point
 from voltlab.optimize.space import FEASIBILITY_TOL, Fixed, Point, SearchSpace
@@ -72,6 +73,8 @@ __all__ = ["Campaign", "Settings", "Suggestion"]
 Status = Literal["pending", "complete", "failed"]
 SURROGATES = ("gp", "rf", "xgb", "random")
 MODES = ("optimize", "explore")
+HVI_BASELINES = ("auto", "noisy", "observed")
+SIMPLEX_MAPS = ("fractions", "box")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,25 @@ class Settings:
     init_center
         The initial design starts at the centre of the space (:meth:`SearchSpace.center`), then
         Sobol points; as Ax does. ``False`` in campaign files written before this setting existed.
+    hvi_baseline
+        Several objectives: ``"noisy"`` (qLogNEHVI: the hypervolume improvement integrates over
+        the posterior at the observed points), ``"observed"`` (qLogEHVI against the observed
+        feasible Pareto front: the noise-free limit of the same criterion, without the 128
+        posterior samples of the front) or ``"auto"``: ``"observed"`` when every outcome GP's
+        fitted noise variance is at most ``voltlab.optimize._botorch.NOISE_FREE_VARIANCE``
+        (1e-2 in standardised units, a noise standard deviation of 10 % of the outcome's),
+        else ``"noisy"``. ``"auto"`` is :meth:`Campaign.create`'s default; campaign files
+        written before this setting existed read as ``"noisy"``. Each suggestion's model state
+        records the choice and the largest fitted noise.
+    simplex_map
+        ``"fractions"`` (the default): the GP sees a simplex's k fractions and the acquisition
+        keeps the equality constraint. ``"box"``: each plain simplex (members from 0 to at least
+        the total, in no linear constraint) is seen through the stick-breaking box map of
+        :class:`voltlab.optimize.boxmap.SimplexBoxMap` (k - 1 box columns, no equality
+        constraint; other simplexes keep their fractions). Neither is better everywhere
+        (``benchmarks/results/bo_simplex.md``, ``docs/optimize.md``): the box map won on the
+        doped-NCM emulator (median regret 3.5 against 18.9) and lost on smooth quadratic bumps
+        (6.2 against 0.32 inside the simplex, 18 against 2.0 on a face), at a fifth of the ask time.
     surrogate
         ``"gp"``, ``"rf"``, ``"xgb"`` or ``"random"``.
     mode
@@ -125,12 +147,18 @@ class Settings:
     fidelity_cost: float = 0.1
     num_fantasies: int = 16
     init_center: bool = False
+    hvi_baseline: str = "noisy"
+    simplex_map: str = "fractions"
 
     def __post_init__(self) -> None:
         if self.surrogate not in SURROGATES:
             raise OptimizationError(f"surrogate {self.surrogate!r} is not one of {list(SURROGATES)}")
         if self.mode not in MODES:
             raise OptimizationError(f"mode {self.mode!r} is not one of {list(MODES)}")
+        if self.hvi_baseline not in HVI_BASELINES:
+            raise OptimizationError(f"hvi_baseline {self.hvi_baseline!r} is not one of {list(HVI_BASELINES)}")
+        if self.simplex_map not in SIMPLEX_MAPS:
+            raise OptimizationError(f"simplex_map {self.simplex_map!r} is not one of {list(SIMPLEX_MAPS)}")
         for name in ("n_init", "num_restarts", "raw_samples", "mc_samples", "rf_candidates", "num_fantasies"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -146,6 +174,7 @@ class Settings:
             "num_restarts": self.num_restarts, "raw_samples": self.raw_samples, "mc_samples": self.mc_samples,
             "rf_candidates": self.rf_candidates, "fidelity": self.fidelity, "fidelity_cost": self.fidelity_cost,
             "num_fantasies": self.num_fantasies, "init_center": self.init_center,
+            "hvi_baseline": self.hvi_baseline, "simplex_map": self.simplex_map,
         }
 
     @classmethod
@@ -283,6 +312,8 @@ class Campaign:
         fidelity_cost: float = 0.1,
         num_fantasies: int = 16,
         init_center: bool = True,
+        hvi_baseline: str = "auto",
+        simplex_map: str = "fractions",
         overwrite: bool = False,
     ) -> Campaign:
         """Create a new campaign file.
@@ -298,7 +329,7 @@ class Campaign:
         outcome_constraints
             :class:`OutcomeConstraint` objects or ``"name >= value"`` texts.
         seed, n_init, surrogate, mode, ref_point, num_restarts, raw_samples, mc_samples, rf_candidates, \
-fidelity, fidelity_cost, num_fantasies, init_center
+fidelity, fidelity_cost, num_fantasies, init_center, hvi_baseline, simplex_map
             See :class:`Settings`; ``n_init`` defaults to 5 (with ``init_center``: the centre
             and 4 Sobol points, Ax's default design). On Hartmann-6 with 25 evaluations
             (10 seeds) 5 gave a median regret of 0.26 against 0.79 for ``2 * dim = 12``.
@@ -330,6 +361,7 @@ fidelity, fidelity_cost, num_fantasies, init_center
             surrogate=surrogate, mode=mode, ref_point=None if ref_point is None else tuple(ref_point),
             num_restarts=num_restarts, raw_samples=raw_samples, mc_samples=mc_samples, rf_candidates=rf_candidates,
             fidelity=fidelity, fidelity_cost=float(fidelity_cost), num_fantasies=num_fantasies,
+            hvi_baseline=hvi_baseline, simplex_map=simplex_map,
         )
         if settings.fidelity is not None:
             _check_fidelity(space, objs, cons, settings)
@@ -671,14 +703,30 @@ fidelity, fidelity_cost, num_fantasies, init_center
             previous = next((r["model_state"]["hyperparameters"] for r in reversed(rows)
                              if isinstance(r.get("model_state"), dict) and r["model_state"].get("surrogate") == "gp"
                              and isinstance(r["model_state"].get("hyperparameters"), dict)), None)
+            related = self._related_arrays()
+            raw_sampler = lambda m, s: self.space.encode(self.space.sample(m, seed=s))  # noqa: E731
+            finalize = self._finalize
+            box = SimplexBoxMap.for_space(self.space) if st.simplex_map == "box" else None
+            view: SearchSpace | SimplexBoxMap = self.space
+            if box is not None:  # the GP and the acquisition work in box coordinates (see boxmap.py)
+                view, X, Xp = box, box.to_box(X), box.to_box(Xp)
+                raw_own, finalize = raw_sampler, lambda Z: box.to_box(self._finalize(box.from_box(Z)))
+                raw_sampler = lambda m, s: box.to_box(raw_own(m, s))  # noqa: E731
+                if related is not None:
+                    related = (box.to_box(related[0]), *related[1:])
+                if fid is not None:
+                    fid = (box.column(fid[0]), *fid[1:])
             U, states = propose_gp(
-                self.space, self.objectives, self.outcome_constraints, X, Y, Xp, n, fidelity=fid,
+                view, self.objectives, self.outcome_constraints, X, Y, Xp, n, fidelity=fid,
                 num_fantasies=st.num_fantasies, previous_hyperparameters=previous,
-                mode=st.mode, seed=seed, finalize=self._finalize,
-                raw_sampler=lambda m, s: self.space.encode(self.space.sample(m, seed=s)), num_restarts=st.num_restarts,
+                mode=st.mode, seed=seed, finalize=finalize, raw_sampler=raw_sampler, num_restarts=st.num_restarts,
                 raw_samples=st.raw_samples, mc_samples=st.mc_samples, ref_point=ref,
-                related=self._related_arrays(),
+                related=related, hvi_baseline=st.hvi_baseline,
             )
+            if box is not None:
+                U = box.from_box(U)
+            for state in states:
+                state["gp_coordinates"] = "simplex box map" if box is not None else "unit box"
         else:
             from voltlab.optimize._forest import propose_forest
 

@@ -13,7 +13,7 @@ Pipeline, each step a voltlab stage:
 4. **Models**: random-forest property models (:class:`~voltlab.models.PropertyRegressor`,
    split-conformal intervals) for capacity and retention, with 5-fold CV scores in their
    model cards.
-5. **BO**: a two-objective campaign (qLogNEHVI) over the composition space whose
+5. **BO**: a two-objective campaign (qLogNEHVI, or qLogEHVI once the emulator's outcomes fit as exact) over the composition space whose
    evaluations are the models' predictions, with the hypervolume reference point's
    capacity 10 mAh/g under the target (so only candidates near or above it count).
    Compared with random search at the same budget.
@@ -291,7 +291,7 @@ def run_cathode_challenge(config: CathodeChallengeConfig, *, data: Path | None, 
     # candidates near or above it, so the front is the capacity-retention trade-off where it matters.
     ref_point = [cfg.capacity_target_mah_g - 10.0, float(np.percentile(lab["retention_50_percent"], 5))]
     constraint: list[str] = []
-    progress(f"BO: {cfg.budget} model evaluations (qLogNEHVI, reference capacity {ref_point[0]:g} mAh/g)")
+    progress(f"BO: {cfg.budget} model evaluations (hypervolume improvement, reference capacity {ref_point[0]:g} mAh/g)")
     metrics: dict[str, float] = {}
     figures: list[Figure] = []
     if cfg.compare_random:

@@ -405,7 +405,7 @@ def run_ncm_cobalt(config: NcmCobaltConfig, *, data: Path | None, out_dir: Path,
     constraint = f"thermal_onset_c >= {config.thermal_min_c}"
     ref = (config.ref_capacity_mah_g, config.ref_retention_percent)
     seeds = [config.seed + i for i in range(config.n_seeds)]
-    progress(f"BO (qLogNEHVI) and random search, {config.budget} evaluations x {len(seeds)} seed(s)")
+    progress(f"BO (qLogNEHVI / qLogEHVI) and random search, {config.budget} evaluations x {len(seeds)} seed(s)")
     rows: list[dict[str, Any]] = []
     runs: dict[int, Any] = {}
     folder = out_dir / "campaigns"
@@ -488,7 +488,7 @@ def run_ncm_cobalt(config: NcmCobaltConfig, *, data: Path | None, out_dir: Path,
     # ---- figures
     lab_name = "surrogates fitted on the doped-NCM table" if lab is not None else "synthetic emulator"
     figures = [convergence_figure(traces, key="hypervolume", y_label="hypervolume (mAh/g × %)",
-                                  title="Hypervolume of the feasible observations: BO (qLogNEHVI) vs random",
+                                  title="Hypervolume of the feasible observations: BO vs random",
                                   note=f"Median over {len(seeds)} seed(s); fixed reference point ({ref[0]:g} mAh/g, "
                                        f"{ref[1]:g} %); only points with thermal proxy ≥ {config.thermal_min_c:g} °C "
                                        f"count. Lab: {lab_name}.")]

@@ -2,7 +2,7 @@
 
 Composition ``Cs_x FA_y MA_(1-x-y) Pb(I_(1-z) Br_z)3``: a cation simplex (Cs + FA + MA = 1, with
 bounds) and the bromide fraction ``z``. Two objectives, maximised together by a
-multi-objective BO campaign (qLogNEHVI) and by random search on the same budget and seeds;
+multi-objective BO campaign (qLogNEHVI, or qLogEHVI when the outcomes fit as exact) and by random search on the same budget and seeds;
 the hypervolume (fixed reference point) measures both.
 
 **The default "lab" is an emulator, not data.** Its physical ingredients are standard:
