@@ -472,7 +472,8 @@ def _propose(
                         ref_point=torch.tensor(ref, **tkw),
                         Y=torch.tensor(front[pareto_mask(front)] if len(front) else np.zeros((0, k)), **tkw))
                     acq = qLogExpectedHypervolumeImprovement(
-                        model, ref_point=ref, partitioning=partitioning, sampler=sampler, objective=mo_objective,
+                        model, ref_point=ref, sampler=sampler, objective=mo_objective,
+                        partitioning=partitioning,  # type: ignore[arg-type]  # BoTorch's hint names the slower base class
                         constraints=cons, X_pending=Xp,
                     )
                     state["acquisition"] = "qLogEHVI"

@@ -51,7 +51,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -705,7 +705,7 @@ fidelity, fidelity_cost, num_fantasies, init_center, hvi_baseline, simplex_map
                              and isinstance(r["model_state"].get("hyperparameters"), dict)), None)
             related = self._related_arrays()
             raw_sampler = lambda m, s: self.space.encode(self.space.sample(m, seed=s))  # noqa: E731
-            finalize = self._finalize
+            finalize: Callable[[np.ndarray], np.ndarray] = self._finalize
             box = SimplexBoxMap.for_space(self.space) if st.simplex_map == "box" else None
             view: SearchSpace | SimplexBoxMap = self.space
             if box is not None:  # the GP and the acquisition work in box coordinates (see boxmap.py)
