@@ -198,7 +198,7 @@ def test_multi_objective_uses_qlognehvi_with_the_stated_reference_point(tmp_path
 
 def test_auto_hvi_baseline_follows_the_fitted_noise(tmp_path, fast):
     """Exact outcomes: qLogEHVI against the observed front (the noise-free limit of qLogNEHVI);
-    outcomes with noise of 10 % of their spread: qLogNEHVI. The choice and the fitted noise are
+    outcomes with noise (std 0.1, 14-16 % of their range): qLogNEHVI. The choice and the fitted noise are
     in the model state, the setting survives reopening, and a bad value is refused."""
     objs = [Objective("capacity"), Objective("fade", "minimize")]
 

@@ -504,7 +504,7 @@ NOISE_FREE_VARIANCE = 1e-2
 of the outcome's standard deviation) for which ``hvi_baseline="auto"`` treats the observations
 as exact. BoTorch's noise prior has its median at 0.018 (LogNormal(-4, 1)): a fit below 1e-2 is
 one the data pulled down. Exact outcomes (a 2-objective quadratic test function) fit 2e-3 to
-4e-3 at 8 observations and 1e-4 to 5e-4 at 16; outcomes with noise of 10 % of their spread fit
+4e-3 at 8 observations and 1e-4 to 5e-4 at 16; outcomes with noise of 14-16 % of their range fit
 above 1e-2 (tests/optimize/test_campaign.py)."""
 
 
