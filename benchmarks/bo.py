@@ -290,17 +290,14 @@ def _voltlab_space(p: Problem) -> SearchSpace:
                        simplexes=[Simplex(p.simplex)] if p.simplex else [])
 
 
-SIMPLEX_MAP = "fractions"
-"""voltlab's ``simplex_map`` setting in this run (``--simplex-map``; the Campaign default otherwise)."""
-
-
-def run_voltlab(p: Problem, seed: int, folder: Path, surrogate: str = "gp") -> tuple[Record, list[float]]:
+def run_voltlab(p: Problem, seed: int, folder: Path, surrogate: str = "gp",
+                simplex_map: str = "fractions") -> tuple[Record, list[float]]:
     """voltlab ``Campaign`` with default settings (``surrogate="random"``: the Sobol baseline), except
-    ``simplex_map`` when ``--simplex-map`` is given."""
+    ``simplex_map`` (``--simplex-map``)."""
     camp = Campaign.create(folder / f"{p.name}-{surrogate}-{seed}.sqlite", _voltlab_space(p),
                            [Objective(n, d) for n, d in p.objectives],
                            [OutcomeConstraint(c, ">=", 0.0) for c in p.constraints], seed=seed, surrogate=surrogate,
-                           simplex_map=SIMPLEX_MAP)
+                           simplex_map=simplex_map)
     rec: Record = []
     times: list[float] = []
     while len(rec) < p.budget:
@@ -421,12 +418,12 @@ def run_ax(p: Problem, seed: int) -> tuple[Record, list[float]]:
     return rec, times
 
 
-def run_task(task: tuple[str, str, int, dict[str, int]]) -> dict[str, Any]:
+def run_task(task: tuple[str, str, int, dict[str, int], str]) -> dict[str, Any]:
     """One (problem, method, seed) run in a worker process."""
     import torch
 
     torch.set_num_threads(1)
-    pname, method, seed, budgets = task
+    pname, method, seed, budgets, simplex_map = task
     probs, _ = _problems_cached(tuple(sorted(budgets.items())))
     p = probs[pname]
     t0 = time.perf_counter()
@@ -434,7 +431,7 @@ def run_task(task: tuple[str, str, int, dict[str, int]]) -> dict[str, Any]:
     with _quiet(), tempfile.TemporaryDirectory() as tmp:
         try:
             if method in ("voltlab", "sobol"):
-                rec, ask_s = run_voltlab(p, seed, Path(tmp), "gp" if method == "voltlab" else "random")
+                rec, ask_s = run_voltlab(p, seed, Path(tmp), "gp" if method == "voltlab" else "random", simplex_map)
             else:
                 rec, ask_s = {"random": run_random, "skopt": run_skopt, "bayes_opt": run_bayes_opt,
                               "optuna_tpe": run_optuna, "ax": run_ax}[method](p, seed)
@@ -726,8 +723,6 @@ def main() -> None:
                     help="voltlab's simplex_map setting (default: the Campaign default, fractions)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args()
-    global SIMPLEX_MAP
-    SIMPLEX_MAP = args.simplex_map  # before the pool forks: the workers inherit it
     t_start = time.perf_counter()
     n_seeds = args.seeds or (2 if args.quick else 10)
     gp_seeds = min(n_seeds, args.gp_seeds or (2 if args.quick else 4))
@@ -738,7 +733,7 @@ def main() -> None:
     pnames = [p for p in args.problems.split(",") if p]
     methods = [m for m in args.methods.split(",") if m]
     probs, emulator = _problems_cached(tuple(sorted(budgets.items())))
-    tasks = [(pn, m, seed, budgets) for pn in pnames for m in methods for seed in range(seeds[m])
+    tasks = [(pn, m, seed, budgets, args.simplex_map) for pn in pnames for m in methods for seed in range(seeds[m])
              if not (probs[pn].multi and m in SINGLE_ONLY)]
     # Slow methods first so the pool does not end on one long task.
     order = {"ax": 0, "voltlab": 1, "skopt": 2, "bayes_opt": 3, "optuna_tpe": 4, "sobol": 5, "random": 6}

@@ -257,27 +257,31 @@ def run_sweep(points: list[dict[str, float]], n_workers: int) -> dict[str, objec
             "worker_cpu_s": cpu["workers"], "client_cpu_s": cpu["client"]}
 
 
+def interleaved_pairs(run: Any, repeats: int) -> tuple[dict[int, list[dict[str, Any]]], dict[str, Any]]:
+    """``repeats`` interleaved (``run(1)``, ``run(2)``) pairs: all runs by worker count, and the
+    median pair's summary (its index ``mid``, its speed-up, the range and every pair's ratio)."""
+    runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+    for _ in range(repeats):
+        for w in (1, 2):
+            runs[w].append(run(w))
+    ratios = [float(a["seconds"]) / float(b["seconds"]) for a, b in zip(runs[1], runs[2], strict=True)]
+    mid = int(np.argsort(ratios)[len(ratios) // 2])
+    return runs, {"mid": mid, "speedup_2_vs_1": ratios[mid], "repeats": repeats, "speedup_min": min(ratios),
+                  "speedup_max": max(ratios), "speedups_all": ", ".join(f"{r:.2f}" for r in ratios)}
+
+
 def run_sweep_pairs(points: list[dict[str, float]], repeats: int) -> dict[str, object]:
     """``repeats`` interleaved (1 worker, 2 workers) runs of the sweep; the speed-up of each pair.
 
     One pair is ~16 s on this kind of machine, and the CPU time of identical work was seen to vary
     by up to 25 % between runs minutes apart (a shared virtual machine), so a single pair can land
     anywhere in 1.6-1.9x. The median pair is reported, with the range."""
-    runs: dict[int, list[dict[str, object]]] = {1: [], 2: []}
-    for _ in range(repeats):
-        for w in (1, 2):
-            runs[w].append(run_sweep(points, w))
-    ratios = [float(a["seconds"]) / float(b["seconds"]) for a, b in zip(runs[1], runs[2], strict=True)]
-    mid = int(np.argsort(ratios)[len(ratios) // 2])
-    one, two = runs[1][mid], runs[2][mid]
+    runs, pairs = interleaved_pairs(lambda w: run_sweep(points, w), repeats)
+    one, two = runs[1][pairs["mid"]], runs[2][pairs["mid"]]
     return {
-        "sweep_repeats": repeats,
+        **{f"sweep_{k}": v for k, v in pairs.items() if k != "mid"},
         "sweep_1_worker_seconds": one["seconds"],
         "sweep_2_workers_seconds": two["seconds"],
-        "sweep_speedup_2_vs_1": ratios[mid],
-        "sweep_speedup_min": min(ratios),
-        "sweep_speedup_max": max(ratios),
-        "sweep_speedups_all": ", ".join(f"{r:.2f}" for r in ratios),
         "sweep_1_worker_cpu_seconds": one["worker_cpu_s"],
         "sweep_2_workers_cpu_seconds": two["worker_cpu_s"],
         "sweep_2_workers_client_cpu_seconds": two["client_cpu_s"],
@@ -307,15 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     feat = {w: run_featurize(items, w) for w in (1, 2)}
     same_feat = bool(np.array_equal(feat[1]["values"], feat[2]["values"], equal_nan=True))
     with tempfile.TemporaryDirectory(prefix="voltlab-scale-") as tmp:
-        pq_runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
-        for _ in range(args.parquet_repeats):  # interleaved pairs, as the sweep (run_sweep_pairs)
-            for w in (1, 2):
-                pq_runs[w].append(run_featurize_parquet(items, w, Path(tmp) / f"features-{w}"))
+        pq_runs, pq_pairs = interleaved_pairs(
+            lambda w: run_featurize_parquet(items, w, Path(tmp) / f"features-{w}"), args.parquet_repeats)
     same_pq = all(bool(np.array_equal(feat[1]["values"], r["values"], equal_nan=True))
                   for w in (1, 2) for r in pq_runs[w])
-    pq_ratios = [a["seconds"] / b["seconds"] for a, b in zip(pq_runs[1], pq_runs[2], strict=True)]
-    mid = int(np.argsort(pq_ratios)[len(pq_ratios) // 2])
-    pq = {w: pq_runs[w][mid] for w in (1, 2)}
+    pq = {w: pq_runs[w][pq_pairs["mid"]] for w in (1, 2)}
     res: dict[str, object] = {
         "generated_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "featurize_n_formulas": len(items),
@@ -329,11 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         "featurize_worker_peak_rss_mb_max": max(feat[1]["rss_mb"] + feat[2]["rss_mb"]),
         "parquet_1_worker_seconds": pq[1]["seconds"],
         "parquet_2_workers_seconds": pq[2]["seconds"],
-        "parquet_speedup_2_vs_1": pq_ratios[mid],
-        "parquet_repeats": len(pq_ratios),
-        "parquet_speedup_min": min(pq_ratios),
-        "parquet_speedup_max": max(pq_ratios),
-        "parquet_speedups_all": ", ".join(f"{r:.2f}" for r in pq_ratios),
+        **{f"parquet_{k}": v for k, v in pq_pairs.items() if k != "mid"},
         "parquet_results_identical": same_pq,
         "parquet_dataset_mb": pq[2]["bytes"] / 1e6,
         "parquet_worker_peak_rss_mb_max": max(max(r["rss_mb"]) for w in (1, 2) for r in pq_runs[w]),

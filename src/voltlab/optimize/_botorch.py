@@ -19,7 +19,7 @@ import numpy as np
 from voltlab.errors import DependencyError
 from voltlab.optimize.boxmap import SimplexBoxMap
 from voltlab.optimize.objectives import Objective, OutcomeConstraint
-from voltlab.optimize.pareto import FRONT_REFERENCE_RULE, front_reference_point, pareto_mask
+from voltlab.optimize.pareto import FRONT_REFERENCE_RULE, front_reference_point
 from voltlab.optimize.space import SearchSpace
 
 __all__ = ["propose_gp"]
@@ -467,10 +467,9 @@ def _propose(
                         FastNondominatedPartitioning,
                     )
 
-                    front = util[feas]
-                    partitioning = FastNondominatedPartitioning(
-                        ref_point=torch.tensor(ref, **tkw),
-                        Y=torch.tensor(front[pareto_mask(front)] if len(front) else np.zeros((0, k)), **tkw))
+                    # the partitioning keeps the non-dominated rows of the feasible observations itself
+                    partitioning = FastNondominatedPartitioning(ref_point=torch.tensor(ref, **tkw),
+                                                                Y=torch.tensor(util[feas], **tkw))
                     acq = qLogExpectedHypervolumeImprovement(
                         model, ref_point=ref, sampler=sampler, objective=mo_objective,
                         partitioning=partitioning,  # type: ignore[arg-type]  # BoTorch's hint names the slower base class

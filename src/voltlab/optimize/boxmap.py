@@ -62,11 +62,12 @@ class SimplexBoxMap:
         constrained = {n for c in space.constraints for n in c.coefficients}
         blocks = []
         for s in space.simplexes:
+            if s.total <= 0:
+                return None
             cols, scales = [], []
             for name in s.names:
                 p = space[name]
-                if (not isinstance(p, Real) or p.log or name in constrained or p.low != 0.0
-                        or p.high < s.total or s.total <= 0):
+                if not isinstance(p, Real) or p.log or name in constrained or p.low != 0.0 or p.high < s.total:
                     return None
                 cols.append(space._column(name))
                 scales.append((p.high - p.low) / s.total)
@@ -82,9 +83,9 @@ class SimplexBoxMap:
         U = np.asarray(U, dtype=np.float64).reshape(-1, self.space.dim)
         parts = [U[:, self._keep]]
         for b in self._blocks:
-            f = U[:, list(b.columns)] * np.asarray(b.scales)
-            f = np.clip(f, 0.0, None)
-            f = f / np.where(f.sum(axis=1, keepdims=True) > 0, f.sum(axis=1, keepdims=True), 1.0)
+            f = np.clip(U[:, list(b.columns)] * np.asarray(b.scales), 0.0, None)
+            total = f.sum(axis=1, keepdims=True)
+            f = f / np.where(total > 0, total, 1.0)
             k = f.shape[1]
             rest = np.ones(len(U))
             z = np.empty((len(U), k - 1))
@@ -94,7 +95,7 @@ class SimplexBoxMap:
                 z[:, i] = np.clip(1.0 - share, 0.0, 1.0) ** (k - 1 - i)
                 rest = np.clip(rest - f[:, i], 0.0, None)
             parts.append(z)
-        return np.column_stack(parts) if parts else np.zeros((len(U), 0))
+        return np.column_stack(parts)
 
     def from_box(self, Z: np.ndarray) -> np.ndarray:
         """Box coordinates ``(n, dim)`` -> unit-box encodings ``(n, space.dim)`` (on the simplexes)."""

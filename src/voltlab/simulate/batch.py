@@ -50,18 +50,22 @@ def _prime(sim: Simulator) -> None:
         result = sim.solve(None, on_failure="return")
     except SimulationError:  # a spec whose defaults cannot be solved: the first real point sets up
         return
-    result.__getstate__()  # the time series and degradation table: the conversions set up once
+    _light(result)  # the time series and degradation table: their conversions set up once
+
+
+def _light(result: SimulationResult) -> SimulationResult:
+    """A copy without the PyBaMM solution (time series and degradation table converted first)."""
+    light = type(result).__new__(type(result))
+    light.__setstate__(result.__getstate__())
+    return light
 
 
 def _solve_point(job: tuple[int, SimulationSpec, dict[str, float], str]) -> tuple[int, SimulationResult]:
     index, spec, inputs, on_failure = job
     result = _worker_simulator(spec).solve(inputs, on_failure=on_failure)  # type: ignore[arg-type]
-    # Hand back the light form (time series and degradation table, no PyBaMM solution) so that a
-    # worker holding many finished results (a Dask worker keeps them until they are fetched) does
-    # not hold their solutions too.
-    light = type(result).__new__(type(result))
-    light.__setstate__(result.__getstate__())
-    return index, light
+    # Hand back the light form so that a worker holding many finished results (a Dask worker keeps
+    # them until they are fetched) does not hold their solutions too.
+    return index, _light(result)
 
 
 def sweep(
