@@ -197,7 +197,8 @@ def test_multi_objective_uses_qlognehvi_with_the_stated_reference_point(tmp_path
 
 
 def test_auto_hvi_baseline_follows_the_fitted_noise(tmp_path, fast):
-    """Exact outcomes: qLogEHVI against the observed front (the noise-free limit of qLogNEHVI);
+    """Exact outcomes: the hypervolume improvement against the observed front (the noise-free limit of
+    qLogNEHVI; for one point in closed form, LogEHVI, for a batch qLogEHVI);
     outcomes with noise (std 0.1, 14-16 % of their range): qLogNEHVI. The choice and the fitted noise are
     in the model state, the setting survives reopening, and a bad value is refused."""
     objs = [Objective("capacity"), Objective("fade", "minimize")]
@@ -218,7 +219,7 @@ def test_auto_hvi_baseline_follows_the_fitted_noise(tmp_path, fast):
         chosen[name] = (s.source, s.model_state["hvi_baseline"], s.model_state["noise_variance_standardised_max"])
         assert SQUARE.contains(s.point)
         camp.close()
-    assert chosen["exact"][:2] == ("qLogEHVI", "observed") and chosen["exact"][2] <= 1e-2
+    assert chosen["exact"][:2] == ("LogEHVI", "observed") and chosen["exact"][2] <= 1e-2
     assert chosen["noisy"][:2] == ("qLogNEHVI", "noisy") and chosen["noisy"][2] > 1e-2
     with Campaign.open(tmp_path / "exact.sqlite") as camp:
         assert camp.settings.hvi_baseline == "auto"
@@ -228,14 +229,15 @@ def test_auto_hvi_baseline_follows_the_fitted_noise(tmp_path, fast):
                              **fast)
     _run(forced, noisy, 3, q=4)
     [s] = forced.ask(1)
-    assert s.source == "qLogEHVI"
+    assert s.source == "LogEHVI"
+    assert {b.source for b in forced.ask(2)} == {"qLogEHVI"}  # a batch: the Monte-Carlo form
     # no observation meets the outcome constraint: the observed feasible front is empty, and the
     # improvement is over nothing (every feasible point improves)
     never = Campaign.create(tmp_path / "never.sqlite", SQUARE, objs, ["stability >= 5"], n_init=6, seed=2,
                             hvi_baseline="observed", **fast)
     _run(never, lambda p: {**exact(p), "stability": p["x2"]}, 2, q=3)
     [s] = never.ask(1)
-    assert s.source == "qLogEHVI" and SQUARE.contains(s.point) and not never.pareto_front()
+    assert s.source == "LogEHVI" and SQUARE.contains(s.point) and not never.pareto_front()
     with pytest.raises(OptimizationError, match=r"hvi_baseline 'exact' is not one of \['auto', 'noisy', 'observed'\]"):
         Campaign.create(tmp_path / "bad.sqlite", SQUARE, objs, hvi_baseline="exact")
 
