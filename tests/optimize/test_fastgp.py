@@ -142,3 +142,4 @@ def test_supports_only_what_it_reproduces(fitted):
     with pytest.raises(ValueError, match="op must be"):
         LogExpectedHypervolumeImprovement(IndependentGPs(members), [1.0, -1.0], torch.zeros(2, 1, 2, dtype=D),
                                           [(2, ">", 0.0)])
+

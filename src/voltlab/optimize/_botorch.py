@@ -10,8 +10,12 @@ Hyperparameters are fitted by maximising the exact marginal likelihood.
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -210,6 +214,43 @@ def _posterior_summary(model: Any, U: Any, names: Sequence[str]) -> list[dict[st
     return [
         {n: {"mean": float(mean[i, j]), "std": float(std[i, j])} for j, n in enumerate(names)} for i in range(len(U))
     ]
+
+
+STALE_BUILD_LOCK_S = 600.0
+"""Age (s) beyond which the build lock of BoTorch's fused qLogEHVI kernel counts as left by a dead process."""
+
+
+def clear_stale_build_lock(name: str = "logei_fused_ext") -> Path | None:
+    """Remove the build lock of a PyTorch JIT extension when no compile can still own it.
+
+    BoTorch compiles its fused (q)LogEHVI kernel with ``torch.utils.cpp_extension`` the first
+    time a process builds a multi-objective Monte-Carlo acquisition (about a minute). PyTorch's
+    lock is a bare file: a process killed while compiling (SIGKILL, out of memory) leaves it
+    behind, and every later process then waits on it forever. A lock older than
+    :data:`STALE_BUILD_LOCK_S` (ten compiles' time) is removed with a ``RuntimeWarning``, which
+    the suggestion's model state records; a younger one is left to its compile.
+
+    Returns
+    -------
+    The removed lock's path, or None.
+    """
+    logei = sys.modules.get("botorch.acquisition.multi_objective.logei")
+    if getattr(logei, "_load_attempted", False):  # this process already has the kernel (or its fallback)
+        return None
+    try:
+        from torch.utils.cpp_extension import _get_build_directory
+
+        lock = Path(_get_build_directory(name, verbose=False)) / "lock"
+        age = time.time() - lock.stat().st_mtime
+    except (ImportError, AttributeError, TypeError, OSError):  # no lock (the usual case), or another torch
+        return None
+    if age <= STALE_BUILD_LOCK_S:
+        return None
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(lock)
+    warnings.warn(f"removed a stale PyTorch extension build lock ({lock}, {age / 60:.0f} min old, left by a "
+                  "process that died while compiling); the extension is rebuilt", RuntimeWarning, stacklevel=2)
+    return lock
 
 
 SINGLE_THREAD_MAX_OBSERVATIONS = 2000
@@ -484,6 +525,7 @@ def _propose(
                         )
                         state["acquisition"] = "LogEHVI"
                     else:
+                        clear_stale_build_lock()  # BoTorch's qLogEHVI may compile its fused kernel
                         acq = qLogExpectedHypervolumeImprovement(
                             lean, ref_point=ref, sampler=sampler, objective=mo_objective,
                             partitioning=partitioning,  # type: ignore[arg-type]  # BoTorch's hint: a slower base class
@@ -491,6 +533,7 @@ def _propose(
                         )
                         state["acquisition"] = "qLogEHVI"
                 else:
+                    clear_stale_build_lock()
                     acq = qLogNoisyExpectedHypervolumeImprovement(
                         model, ref_point=ref, X_baseline=X, sampler=sampler, objective=mo_objective,
                         constraints=cons, X_pending=Xp, prune_baseline=True,
