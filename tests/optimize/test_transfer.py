@@ -146,3 +146,10 @@ def test_related_tasks_work_with_several_objectives_constraints_batches_and_expl
         assert abs(s.point["Ni"] + s.point["Co"] + s.point["Mn"] - 1.0) <= 1e-9
         assert set(s.model_state["task_correlation"]) == {"capacity", "fade", "stability"}
     assert np.linalg.norm(np.subtract(*[nmc_space.encode([s.point])[0] for s in batch])) > 1e-6
+    if mode == "optimize":  # one point: the closed form, with the task columns held at 0 and the simplex kept
+        for s in batch:
+            camp.tell(s.id, outcomes(s.point))
+        [one] = camp.ask(1)
+        assert one.source == "LogEHVI" and nmc_space.contains(one.point)
+        assert abs(one.point["Ni"] + one.point["Co"] + one.point["Mn"] - 1.0) <= 1e-9
+        assert np.isfinite(one.model_state["acquisition_value"])

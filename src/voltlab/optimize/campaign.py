@@ -200,7 +200,9 @@ class Suggestion:
     point
         Parameter values in their units.
     source
-        ``"center"``, ``"sobol"``, ``"qLogNEI"``, ``"qLogNEHVI"``, ``"max-std"``, ``"rf-EI"``, ``"rf-max-spread"``, ``"xgb-EI"``, ``"xgb-max-spread"`` or ``"external"``.
+        ``"center"``, ``"sobol"``, ``"qLogNEI"``, ``"qLogNEHVI"``, ``"qLogEHVI"``, ``"LogEHVI"`` (closed
+        form, one point), ``"qMFKG"``, ``"max-std"``, ``"rf-EI"``, ``"rf-max-spread"``, ``"xgb-EI"``,
+        ``"xgb-max-spread"`` or ``"external"``.
     status
         ``"pending"``, ``"complete"`` or ``"failed"``.
     values
