@@ -419,3 +419,79 @@ def test_empty_file(tmp_path: Path, reader_robust, reader) -> None:
     reader_robust(reader.read, b"", tmp_path / "empty.csv")
     with pytest.raises(VoltlabError):
         reader.read(tmp_path / "empty.csv")
+
+
+# ------------------------------------------------------------------------------------------
+# Arrow fast path of the record table: the same result as the pandas C parser
+# ------------------------------------------------------------------------------------------
+
+
+def _both_paths(text: str, monkeypatch) -> tuple[pd.DataFrame | None, pd.DataFrame | type]:
+    """(the Arrow table, or None where it declines; the pandas-only table, or the type of the error
+    pandas raises) of one record-layer text."""
+    from voltlab.data.readers import neware
+
+    sep = neware._delimiter(text.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r"))
+    with monkeypatch.context() as m:
+        m.setattr(neware, "_read_typed_arrow", lambda *args: None)
+        try:
+            slow: pd.DataFrame | type = neware._read_typed(text, sep)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            slow = type(exc)
+    names = list(pd.read_csv(io.StringIO(text), nrows=0, sep=sep, keep_default_na=False).columns)
+    clean = [str(c).strip().lstrip("\ufeff") for c in names]
+    roles = neware._find_roles(clean)
+    text_columns = {names[clean.index(roles[r])] for r in neware._TEXT_ROLES if r in roles}
+    fast = neware._read_typed_arrow(text, sep, names, text_columns)
+    if fast is not None:  # what _read_typed returns when Arrow takes the text
+        pd.testing.assert_frame_equal(neware._read_typed(text, sep), fast)
+    return fast, slow
+
+
+@pytest.mark.parametrize("variant", ["as is", "crlf", "bom", "semicolon", "tab"])
+def test_arrow_record_table_equals_pandas_on_the_real_file(samples: Path, monkeypatch, variant: str) -> None:
+    text = _nw(samples, UIO).read_text(encoding="utf-8")
+    text = {"as is": text, "crlf": text.replace("\n", "\r\n"), "bom": "\ufeff" + text,
+            "semicolon": text.replace(",", ";"), "tab": text.replace(",", "\t")}[variant]
+    fast, slow = _both_paths(text, monkeypatch)
+    assert fast is not None, "the Arrow path declined a plain export"
+    pd.testing.assert_frame_equal(fast, slow)
+    assert fast["Voltage(V)"].dtype == np.float64 and fast["Date"].dtype == object  # text roles stay text
+    assert fast["Voltage(V)"].iloc[0] == 2.9170 and fast["Time"].iloc[0] == "00:00:00"
+
+
+_FIELDS = st.sampled_from(["0", "1", "-2", "3.25", "1e-3", "", " 4.5", "NaN", "nan", "NA", "inf", "+1",
+                           "abc", "True", "False", "2022-05-18 16:27:52", "00:00:01", "1,5", "12:30"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(extra=st.lists(st.lists(_FIELDS, min_size=6, max_size=6), min_size=1, max_size=3),
+       volts=st.lists(st.sampled_from(["3.1", "3.2", " 3.3", "", "x", "NaN"]), min_size=6, max_size=6),
+       sep=st.sampled_from([",", ";", "\t"]), ragged=st.booleans())
+def test_arrow_and_pandas_give_the_same_canonical_table(monkeypatch, extra, volts, sep, ragged) -> None:
+    """Generated record tables with numbers, blanks, words, NaN, dates, times and booleans: where the
+    Arrow path takes a text, the canonical table (or the error) equals the pandas path's."""
+    from voltlab.data.readers.neware import neware_records_to_canonical
+
+    header = ["Record ID", "Step Type", "Time", "Current(A)", "Voltage(V)"] + [f"Col{j}(V)" for j in range(len(extra))]
+    rows = []
+    for i in range(6):
+        row = [str(i + 1), "CC_Chg" if i < 3 else "CC_DChg", f"00:00:0{i}", "0.5" if i < 3 else "-0.5", volts[i]]
+        rows.append(row + [col[i] for col in extra])
+    if ragged:
+        rows[2] = rows[2] + ["9"]
+    text = "\n".join(sep.join(r) for r in [header, *rows]) + "\n"
+    fast, slow = _both_paths(text, monkeypatch)
+    if fast is None:
+        return  # declined: the pandas path reads it (or raises, as before)
+    assert isinstance(slow, pd.DataFrame), "Arrow read a text that pandas refuses"
+    results = []
+    for raw in (fast, slow):
+        try:
+            results.append(neware_records_to_canonical(raw, path=Path("gen.csv"))[0])
+        except VoltlabError as exc:
+            results.append(type(exc))
+    if isinstance(results[0], type):
+        assert results[0] is results[1]
+    else:
+        pd.testing.assert_frame_equal(results[0], results[1])

@@ -723,8 +723,16 @@ def _is_arbin_header(keys: set[str]) -> bool:
     )
 
 
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+
+
 def _find_arbin_header(lines: list[str], max_lines: int = 40) -> tuple[int, str]:
     for k, line in enumerate(lines[:max_lines]):
+        # a header's normalised names are substrings of the line's letters and digits: skip data
+        # lines (most of the 40) without splitting their fields
+        squashed = _NOT_ALNUM.sub("", line.lower())
+        if "testtime" not in squashed or "current" not in squashed or "voltage" not in squashed:
+            continue
         keys, sep = _header_keys(line)
         if _is_arbin_header(keys):
             return k, sep

@@ -421,16 +421,16 @@ def neware_records_to_canonical(
         out["temperature_celsius"] = _numeric(raw[roles["temperature"]]) * _factor(
             "temperature", roles["temperature"], path
         )
-    df = pd.DataFrame(out, index=raw.index)
-    _add_extras(df, raw, roles)
+    df = _add_extras(pd.DataFrame(out, index=raw.index), raw, roles)
     return df, extra
 
 
-def _add_extras(df: pd.DataFrame, raw: pd.DataFrame, roles: dict[str, str]) -> None:
-    """Keep unused numeric vendor columns (snake_case) and the step type text."""
+def _add_extras(df: pd.DataFrame, raw: pd.DataFrame, roles: dict[str, str]) -> pd.DataFrame:
+    """``df`` with the unused numeric vendor columns (snake_case) and the step type text added."""
     used = set(roles.values()) - {roles.get("record", ""), roles.get("step_time", "")}
+    new: dict[str, Any] = {}
     if "step_type" in roles:
-        df["step_type"] = _stripped_text(raw[roles["step_type"]])
+        new["step_type"] = _stripped_text(raw[roles["step_type"]])
     for col in raw.columns:
         if col in used or str(col).startswith("Unnamed"):
             continue
@@ -442,16 +442,20 @@ def _add_extras(df: pd.DataFrame, raw: pd.DataFrame, roles: dict[str, str]) -> N
         elif col == roles.get("step_time"):
             vals = parse_duration(raw[col])
             if np.isfinite(vals).any():
-                df["step_time_second"] = vals
+                new["step_time_second"] = vals
             continue
         vals = _numeric(raw[col])
         if not np.isfinite(vals).any():
             continue
         base, k = name, 2
-        while name in df.columns:
+        while name in df.columns or name in new:
             name = f"{base}_{k}"
             k += 1
-        df[name] = vals
+        new[name] = vals
+    if not new:
+        return df
+    # one concatenation, not one column insert per vendor column (about 1.5 ms each)
+    return pd.concat([df.drop(columns=[c for c in new if c in df.columns]), pd.DataFrame(new, index=df.index)], axis=1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -566,6 +570,9 @@ def _read_typed(text: str, sep: str) -> pd.DataFrame:
     clean = [str(c).strip().lstrip("\ufeff") for c in names]
     roles = _find_roles(clean)
     dtype: dict[Any, Any] = {names[clean.index(roles[r])]: str for r in _TEXT_ROLES if r in roles}
+    fast = _read_typed_arrow(text, sep, names, set(dtype))
+    if fast is not None:
+        return fast
     raw = pd.read_csv(io.StringIO(text), dtype=dtype, low_memory=False, **opts)
     if not isinstance(raw.index, pd.RangeIndex):  # rows longer than the header: all text, as before
         return pd.read_csv(io.StringIO(text), dtype=str, low_memory=False, **opts)
@@ -574,6 +581,50 @@ def _read_typed(text: str, sep: str) -> pd.DataFrame:
         dtype.update({c: str for c, k in kinds.items() if k not in "fiuO"})
         raw = pd.read_csv(io.StringIO(text), dtype=dtype, low_memory=False, **opts)
     return raw
+
+
+def _read_typed_arrow(text: str, sep: str, names: list[str], text_columns: set[str]) -> pd.DataFrame | None:
+    """:func:`_read_typed`'s table through Arrow's CSV reader, or None where the two could differ.
+
+    Arrow parses a record table about 3x faster than pandas' C parser (9,065 x 26 fields: 23 ms
+    against 70 ms). Its inference is held to the pandas result: no null markers (blank and
+    ``NA`` fields are text, as with ``keep_default_na=False``), the header's names as pandas
+    de-duplicated them, the text roles as text, and any column Arrow would type as something
+    other than int64, float64 or text (dates, times, booleans) read again as text. Any row that
+    is not exactly one field per name, or any text that Arrow refuses, returns None and the
+    pandas path reads the file. Columns that only one of the two parses as numbers (surrounding
+    blanks, ``NaN``) become the same float values in :func:`_numeric`.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        body = text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    if '"' in text:  # quoting rules: leave them to pandas
+        return None
+    read = pacsv.ReadOptions(column_names=[str(n) for n in names], skip_rows=1, use_threads=False)
+    parse = pacsv.ParseOptions(delimiter=sep, quote_char=False)
+    forced = set(text_columns)
+    for _ in range(2):
+        convert = pacsv.ConvertOptions(
+            column_types={str(c): pa.string() for c in forced}, null_values=[], strings_can_be_null=False,
+            quoted_strings_can_be_null=False, true_values=[], false_values=[], timestamp_parsers=[],
+        )
+        try:
+            table = pacsv.read_csv(io.BytesIO(body), read_options=read, parse_options=parse,
+                                   convert_options=convert)
+        except (pa.ArrowException, ValueError):
+            return None
+        odd = {f.name for f in table.schema
+               if not (pa.types.is_int64(f.type) or pa.types.is_float64(f.type) or pa.types.is_string(f.type))}
+        if not odd:
+            df = table.to_pandas()
+            df.columns = names
+            return df
+        forced |= odd
+    return None
 
 
 def _read_record_layer(text: str, path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -596,8 +647,8 @@ def _read_record_layer(text: str, path: Path) -> tuple[pd.DataFrame, dict[str, A
     raw.columns = [str(c).strip().lstrip("\ufeff") for c in raw.columns]
     # A file cut mid-line leaves an incomplete last row: drop it rather than fail on NaN.
     if len(raw) > 1 and not text.endswith(("\n", "\r")):
-        empty = raw.iloc[-2:].apply(lambda col: col.astype(str).str.strip() == "").sum(axis=1)
-        if empty.iloc[1] > empty.iloc[0]:
+        before, last = ([str(v).strip() == "" for v in row] for row in raw.iloc[-2:].to_numpy(dtype=object))
+        if sum(last) > sum(before):
             raw = raw.iloc[:-1]
     return raw, {"layout": "record layer"}
 
