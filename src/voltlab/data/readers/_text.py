@@ -29,6 +29,30 @@ _CRASH_EXPONENT = re.compile(rb"[eE][-+]?[0-9]{10,}")  # preceded by a digit or 
 _SCAN_CHUNK_BYTES = 8 << 20
 
 
+def first_crashing_exponent(buf: bytes) -> re.Match[bytes] | None:
+    """The first ``[eE][-+]?`` + ten or more digits in ``buf`` that follows a digit or ``'.'``.
+
+    Vectorised over the ``e``/``E`` bytes (numpy): the same hit as scanning ``buf`` with the
+    regex and keeping the first match after a digit or point, at a few ms per 10 MB instead
+    of about 100 MB/s.
+    """
+    a = np.frombuffer(buf, dtype=np.uint8)
+    pos = np.flatnonzero((a[1:] | 0x20) == 0x65) + 1  # 'e' or 'E', not at byte 0
+    prev = a[pos - 1]
+    pos = pos[((prev >= 0x30) & (prev <= 0x39)) | (prev == 0x2E)]
+    if pos.size == 0:
+        return None
+    nxt = a[np.minimum(pos + 1, a.size - 1)]
+    first = pos + 1 + ((nxt == 0x2B) | (nxt == 0x2D)) * (pos + 1 < a.size)
+    span = first[:, None] + np.arange(10)
+    inside = span[:, -1] < a.size
+    digits = np.zeros(pos.size, dtype=bool)
+    window = a[span[inside]]
+    digits[inside] = ((window >= 0x30) & (window <= 0x39)).all(axis=1)
+    hits = pos[digits]
+    return _CRASH_EXPONENT.match(buf, int(hits[0])) if hits.size else None
+
+
 def reject_crashing_numbers(path: Path) -> None:
     """Raise DataFormatError if a text file holds a number pandas would crash on.
 
@@ -40,10 +64,7 @@ def reject_crashing_numbers(path: Path) -> None:
     with open(path, "rb") as fh:
         while chunk := fh.read(_SCAN_CHUNK_BYTES):
             buf = tail + chunk
-            m = next(
-                (h for h in _CRASH_EXPONENT.finditer(buf) if h.start() > 0 and buf[h.start() - 1] in b"0123456789."),
-                None,
-            )
+            m = first_crashing_exponent(buf)
             if m is not None:
                 at = line + buf.count(b"\n", 0, m.start())
                 field = m.group(0).decode("ascii", "replace")
