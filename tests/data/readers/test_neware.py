@@ -495,3 +495,24 @@ def test_arrow_and_pandas_give_the_same_canonical_table(monkeypatch, extra, volt
         assert results[0] is results[1]
     else:
         pd.testing.assert_frame_equal(results[0], results[1])
+
+
+def test_three_layer_records_are_typed_and_a_quoted_export_matches(samples: Path, tmp_path: Path) -> None:
+    """The 3-layer record rows are re-joined and typed like a record-layer export; a field holding
+    the separator (quoted: the rows cannot be re-joined safely) keeps the text rows and gives the
+    same canonical numbers."""
+    from voltlab.data.readers.neware import _read_three_layer
+
+    path = _nw(samples, IFE)
+    text = path.read_text(encoding="utf-8")
+    raw, _ = _read_three_layer(text, path)
+    volt = next(c for c in raw.columns if c.startswith("Voltage"))
+    assert raw[volt].dtype == np.float64 and raw[volt].iloc[0] == 4.3185
+    quoted = text.replace("CC DChg", '"CC, DChg"')
+    raw_q, _ = _read_three_layer(quoted, path)
+    assert raw_q[volt].dtype == object and raw_q[volt].iloc[0] == "4.3185"
+    q = tmp_path / "quoted.csv"
+    q.write_text(quoted, encoding="utf-8")
+    want = _read(str(path)).timeseries.copy()
+    want["step_type"] = want["step_type"].replace("CC DChg", "CC, DChg")
+    pd.testing.assert_frame_equal(NewareCsvReader.read(q).timeseries, want)

@@ -536,9 +536,21 @@ def _read_three_layer(text: str, path: Path) -> tuple[pd.DataFrame, dict[str, An
         raise DataFormatError("no record rows in the Neware 3-layer export", path=path)
     names = [*rec_hdr, cyc_col, *(step_roles[c] for c in carried)]
     names = _dedupe(names)
-    raw = pd.DataFrame(records, columns=names)
-    return raw, {"layout": "3-layer (cycle/step/record)", "cycles_in_cycle_layer": n_cycles,
-                 "steps_in_step_layer": n_steps}
+    return _typed_records(names, records, sep), {"layout": "3-layer (cycle/step/record)",
+                                                 "cycles_in_cycle_layer": n_cycles, "steps_in_step_layer": n_steps}
+
+
+def _typed_records(names: list[str], records: list[list[str]], sep: str) -> pd.DataFrame:
+    """The record rows as a table with numeric columns typed, as :func:`_read_typed` types a
+    record-layer export (the numbers are then parsed once, in C, instead of as text column by
+    column: 0.5 s -> 0.05 s for 9,295 records). Rows whose fields hold the separator or a quote
+    cannot be re-joined safely and stay text, as before."""
+    text = "\n".join(sep.join(r) for r in [names, *records]) + "\n"
+    if '"' in text or text.count(sep) != (len(records) + 1) * (len(names) - 1):
+        return pd.DataFrame(records, columns=names)
+    raw = _read_typed(text, sep)
+    raw.columns = names  # _dedupe's names (pandas would number repeats differently)
+    return raw
 
 
 def _dedupe(names: list[str]) -> list[str]:
