@@ -438,11 +438,7 @@ def _both_paths(text: str, monkeypatch) -> tuple[pd.DataFrame | None, pd.DataFra
             slow: pd.DataFrame | type = neware._read_typed(text, sep)
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             slow = type(exc)
-    names = list(pd.read_csv(io.StringIO(text), nrows=0, sep=sep, keep_default_na=False).columns)
-    clean = [str(c).strip().lstrip("\ufeff") for c in names]
-    roles = neware._find_roles(clean)
-    text_columns = {names[clean.index(roles[r])] for r in neware._TEXT_ROLES if r in roles}
-    fast = neware._read_typed_arrow(text, sep, names, text_columns)
+    fast = neware._read_typed_arrow(text, sep, *neware._header_and_text_columns(text, sep))
     if fast is not None:  # what _read_typed returns when Arrow takes the text
         pd.testing.assert_frame_equal(neware._read_typed(text, sep), fast)
     return fast, slow

@@ -161,7 +161,16 @@ def split_header_unit(name: object) -> tuple[str, str]:
     m = _HEADER_UNIT.match(text)
     base, unit = (m["base"], m["unit"]) if m else (text, "")
     unit_n = unit.strip().lower().replace("°", "").replace(" ", "")
-    return re.sub(r"[^a-z0-9]", "", base.lower()), unit_n
+    return letters_and_digits(base), unit_n
+
+
+_NOT_ALNUM_LOWER = re.compile(r"[^a-z0-9]")
+
+
+def letters_and_digits(text: str) -> str:
+    """``text`` in lower case with everything but ``a-z`` and ``0-9`` removed (the base names of
+    :func:`split_header_unit`)."""
+    return _NOT_ALNUM_LOWER.sub("", text.lower())
 
 
 def snake_case(name: object) -> str:

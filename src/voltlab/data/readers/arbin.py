@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from voltlab.data.readers._text import decode, looks_decimal_comma, read_text, to_float
-from voltlab.data.readers._unitconv import snake_case, split_header_unit
+from voltlab.data.readers._unitconv import letters_and_digits, snake_case, split_header_unit
 from voltlab.data.readers.base import CyclerReader, register_reader
 from voltlab.data.schema import counter_to_cycle_cumulative, infer_cycle_count
 from voltlab.errors import DataFormatError, DependencyError, SchemaError
@@ -723,14 +723,11 @@ def _is_arbin_header(keys: set[str]) -> bool:
     )
 
 
-_NOT_ALNUM = re.compile(r"[^a-z0-9]")
-
-
 def _find_arbin_header(lines: list[str], max_lines: int = 40) -> tuple[int, str]:
     for k, line in enumerate(lines[:max_lines]):
         # a header's normalised names are substrings of the line's letters and digits: skip data
         # lines (most of the 40) without splitting their fields
-        squashed = _NOT_ALNUM.sub("", line.lower())
+        squashed = letters_and_digits(line)
         if "testtime" not in squashed or "current" not in squashed or "voltage" not in squashed:
             continue
         keys, sep = _header_keys(line)
