@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""OBELiX ionic-conductivity baselines on voltlab's composition features (official split, 5 seeds).
+"""OBELiX ionic-conductivity baselines on voltlab's composition and cell features (official split, 5 seeds).
 
 Run from the repository root::
 
@@ -29,6 +29,16 @@ Protocol
   alone, and the 64 crystal features with it. Rows without a CIF (224 train, 54 test) get NaN
   there, which LightGBM handles natively. These two rows were chosen before this script ran, but
   an exploratory run had printed their test MAE; no setting was changed after it.
+* Cell rows: the same LightGBM and random-forest settings on Magpie features plus
+  :class:`~voltlab.features.CellFeaturizer` features (30: density, volumes, packing fractions, lattice
+  parameters, space group and crystal system, Li concentration and spacing, Li and volume per anion,
+  non-integer cell contents) computed from the table's own columns (``True Composition`` = the cell
+  contents, lattice parameters, space-group number), which every row has, CIF or not.
+* Grouped cross-validation on the training set: the official split puts every paper (DOI) on one side
+  (no test DOI is in the training set), so the script also reports a 5-fold ``GroupKFold`` by DOI
+  inside the 478 training rows (5 shuffles of the folds, seeds 0-4) for three LightGBM feature sets. This, not the test set, is the evidence
+  for the cell features; a random 5-fold CV on the training rows puts papers on both sides and reads
+  0.4-0.5 lower than the test MAE.
 * References (OBELiX paper, Therrien et al. 2025, same split): dummy ≈ 1.95, RF on element
   fractions ≈ 1.36, best reported ≈ 1.05.
 * Results: ``benchmarks/results/obelix.md`` and ``obelix.json`` (flat keys, units in the names).
@@ -55,24 +65,49 @@ SEEDS = (0, 1, 2, 3, 4)
 REFERENCES = {"dummy": 1.95, "rf_element_fractions": 1.36, "best_reported": 1.05}
 
 
+def cell_features(df: pd.DataFrame) -> pd.DataFrame:
+    """:class:`CellFeaturizer` features of every row, from its cell contents and lattice columns."""
+    from voltlab.features import CellFeaturizer
+
+    return CellFeaturizer().featurize_many(df.rename(columns={"true_composition": "cell_composition"}))
+
+
+def grouped_cv_mae(model: object, x: np.ndarray, y: np.ndarray, groups: np.ndarray, folds: int = 5,
+                   seed: int = 0) -> float:
+    """Mean MAE of ``model`` over a ``GroupKFold`` (shuffled with ``seed``) of the rows by ``groups``."""
+    from sklearn.base import clone
+    from sklearn.model_selection import GroupKFold
+
+    errs = []
+    for fit_rows, val_rows in GroupKFold(folds, shuffle=True, random_state=seed).split(x, groups=groups):
+        m = clone(model)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            m.fit(x[fit_rows], y[fit_rows])
+            errs.append(float(np.abs(m.predict(x[val_rows]) - y[val_rows]).mean()))
+    return float(np.mean(errs))
+
+
 def _models(seed: int) -> dict[str, object]:
     from lightgbm import LGBMRegressor
+    from sklearn.base import clone
     from sklearn.ensemble import RandomForestRegressor
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from xgboost import XGBRegressor
 
+    lgbm = LGBMRegressor(n_estimators=500, learning_rate=0.03, num_leaves=15, min_child_samples=5,
+                         subsample=0.8, subsample_freq=1, colsample_bytree=0.5, random_state=seed, n_jobs=1, verbose=-1)
+    rf = make_pipeline(SimpleImputer(strategy="median"),
+                       RandomForestRegressor(500, max_features=1 / 3, random_state=seed, n_jobs=1))
     return {
-        "rf_magpie": make_pipeline(SimpleImputer(strategy="median"),
-                                   RandomForestRegressor(500, max_features=1 / 3, random_state=seed, n_jobs=1)),
-        "lightgbm_magpie": LGBMRegressor(n_estimators=500, learning_rate=0.03, num_leaves=15, min_child_samples=5,
-                                         subsample=0.8, subsample_freq=1, colsample_bytree=0.5,
-                                         random_state=seed, n_jobs=1, verbose=-1),
+        "rf_magpie": rf,
+        "lightgbm_magpie": lgbm,
         "xgboost_magpie": XGBRegressor(n_estimators=500, learning_rate=0.03, max_depth=5, subsample=0.8,
                                        colsample_bytree=0.5, random_state=seed, n_jobs=1),
-        "rf_element_fractions": make_pipeline(SimpleImputer(strategy="median"),
-                                              RandomForestRegressor(500, max_features=1 / 3, random_state=seed,
-                                                                    n_jobs=1)),
+        "rf_element_fractions": clone(rf),
+        "rf_magpie_cell": clone(rf),
+        "lightgbm_magpie_cell": clone(lgbm),
     }
 
 
@@ -137,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     amounts, _ = composition_amounts(df["composition"], ignore_errors=True)
     fractions = amounts / amounts.sum(axis=1, keepdims=True)
     chg, chg_seconds = chgnet_features(df, SHARED / "obelix_solid_electrolyte_conductivity")
+    cell = cell_features(df)
     X = {"magpie": feats.to_numpy(), "element_fractions": fractions,
+         "magpie_cell": np.hstack([feats.to_numpy(), cell.to_numpy()]),
          "magpie_chgnet_energy": np.hstack([feats.to_numpy(), chg[:, -1:]]),
          "magpie_chgnet": np.hstack([feats.to_numpy(), chg])}
 
@@ -150,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         models["lightgbm_magpie_chgnet_energy"] = clone(models["lightgbm_magpie"])
         models["lightgbm_magpie_chgnet"] = clone(models["lightgbm_magpie"])
         for name, model in models.items():
-            x = X[next((k for k in ("element_fractions", "magpie_chgnet_energy", "magpie_chgnet")
+            x = X[next((k for k in ("element_fractions", "magpie_chgnet_energy", "magpie_chgnet", "magpie_cell")
                         if name.endswith(k)), "magpie")]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
@@ -158,7 +195,17 @@ def main(argv: list[str] | None = None) -> int:
                 pred = model.predict(x[test])
             record(maes, maes_unc, name, np.abs(y[test] - pred), uncensored_test)
 
+    doi = df["doi"].fillna("no DOI").to_numpy()
+    lgbm0 = _models(0)["lightgbm_magpie"]
+    grouped: dict[str, float] = {}
+    for k in ("magpie", "magpie_cell", "magpie_chgnet_energy"):  # 5 shuffles of the DOI folds: the fold draw matters
+        cv = [grouped_cv_mae(lgbm0, X[k][train], y[train], doi[train], seed=s) for s in SEEDS]
+        grouped[f"lightgbm_{k}_grouped_cv_mae_log10_s_per_cm_mean"] = float(np.mean(cv))
+        grouped[f"lightgbm_{k}_grouped_cv_mae_log10_s_per_cm_std"] = float(np.std(cv, ddof=1))
     res: dict[str, object] = {
+        **grouped,
+        "n_test_doi_in_train": int(np.isin(doi[test], doi[train]).sum()),
+        "n_features_cell": int(cell.shape[1]),
         "n_train": int(train.sum()),
         "n_test": int(test.sum()),
         "n_test_censored": int((~uncensored_test).sum()),
@@ -194,6 +241,8 @@ def _markdown(res: dict, maes: dict[str, list[float]], maes_unc: dict[str, list[
         "rf_element_fractions": "random forest, element fractions",
         "lightgbm_magpie_chgnet_energy": "LightGBM, Magpie + CHGNet energy per atom (structure where a CIF exists)",
         "lightgbm_magpie_chgnet": "LightGBM, Magpie + CHGNet crystal features + energy (CIF rows)",
+        "rf_magpie_cell": "random forest, Magpie + cell features (lattice, space group, cell contents)",
+        "lightgbm_magpie_cell": "LightGBM, Magpie + cell features (lattice, space group, cell contents)",
     }
     ref = {"dummy": "≈ 1.95", "rf_element_fractions": "≈ 1.36"}
     rows = "\n".join(
@@ -201,7 +250,7 @@ def _markdown(res: dict, maes: dict[str, list[float]], maes_unc: dict[str, list[
         f"{ref.get(k, '')} |" for k, v in maes.items()
     )
     pkgs = ", ".join(f"{p} {version(p)}" for p in ("scikit-learn", "lightgbm", "xgboost-cpu", "numpy", "pymatgen"))
-    return f"""# OBELiX ionic-conductivity baselines (voltlab composition features)
+    return f"""# OBELiX ionic-conductivity baselines (voltlab composition and cell features)
 
 Generated by `benchmarks/obelix.py` on {now} in {res["runtime_seconds"]:.0f} s. Machine-readable: `obelix.json`.
 Python {res["python_version"]}; {pkgs}; {os.cpu_count()} CPUs (shared machine, 1 thread per model).
@@ -224,10 +273,31 @@ Python {res["python_version"]}; {pkgs}; {os.cpu_count()} CPUs (shared machine, 1
 |---|---:|---:|---:|
 {rows}
 
-Best reported in the OBELiX paper: ≈ 1.05. The models above the CHGNet rows use the composition only.
+Best reported in the OBELiX paper: ≈ 1.05; goal ≤ 1.0: {"**met**" if min(np.mean(v) for v in maes.values()) <= 1.0
+else "not met"} (best here {min(np.mean(v) for v in maes.values()):.3f}). The Magpie and element-fraction rows use the
+composition only; the cell rows add {res["n_features_cell"]} `CellFeaturizer` features from the table's cell contents,
+space group and lattice parameters (every row has them).
 The CHGNet rows add structure features for the {res["n_train_with_chgnet_features"]} train /
 {res["n_test_with_chgnet_features"]} test rows with a CIF (NaN elsewhere); featurising the 321 CIFs took
 {res["chgnet_featurize_seconds"]:.0f} s on one CPU.
+
+## Grouped cross-validation on the training set (how the cell features were judged)
+
+The official split keeps papers apart: {res["n_test_doi_in_train"]} of the {res["n_test"]} test rows share a DOI with a
+training row. A CV that mimics it: 5-fold `GroupKFold` by DOI inside the training rows, LightGBM (model seed 0),
+mean ± std over 5 shuffles of the folds (seeds 0-4; which papers share a fold moves the MAE by about 0.1):
+
+| features | grouped CV MAE, log10(S/cm) |
+|---|---:|
+| Magpie | {res["lightgbm_magpie_grouped_cv_mae_log10_s_per_cm_mean"]:.3f} ± {res["lightgbm_magpie_grouped_cv_mae_log10_s_per_cm_std"]:.3f} |
+| Magpie + cell features | {res["lightgbm_magpie_cell_grouped_cv_mae_log10_s_per_cm_mean"]:.3f} ± {res["lightgbm_magpie_cell_grouped_cv_mae_log10_s_per_cm_std"]:.3f} |
+| Magpie + CHGNet energy per atom | {res["lightgbm_magpie_chgnet_energy_grouped_cv_mae_log10_s_per_cm_mean"]:.3f} ± {res["lightgbm_magpie_chgnet_energy_grouped_cv_mae_log10_s_per_cm_std"]:.3f} |
+
+How the cell features were chosen: exploratory runs tried lattice-only sets, Li concentration and packing,
+disorder (non-integer contents) and a target encoding of the `Family` column, scored by this grouped CV; they also
+printed test MAEs, so the choice was not blind to the test set. The family encoding changed the grouped CV by less
+than its spread and is not used. Random 5-fold CV on the training rows (papers on both sides) read 0.4-0.5 lower than
+the test MAE in those runs (Magpie 0.88 against 1.29), which is why it is not used to choose anything.
 """
 
 

@@ -141,3 +141,29 @@ def test_errors_name_the_file_column_and_fix(electrodes, tmp_path):
                                         "--split", "group-column"])
     with pytest.raises(DataFormatError, match="needs --group-column"):
         raise res.exception
+
+
+def test_featurize_with_cell_features(tmp_path):
+    """--cell adds the unit-cell features from lattice columns; a bad lattice value names the row and column."""
+    from voltlab.features import CellFeaturizer
+
+    rows = [{"formula": "Li2O", "formula_units_per_cell": 4, "a_angstrom": 4.619, "b_angstrom": 4.619,
+             "c_angstrom": 4.619, "alpha_degree": 90, "beta_degree": 90, "gamma_degree": 90, "space_group_number": 225},
+            {"formula": "LiF", "formula_units_per_cell": 4, "a_angstrom": 4.03, "b_angstrom": 4.03, "c_angstrom": 4.03,
+             "alpha_degree": 90, "beta_degree": 90, "gamma_degree": 90, "space_group_number": 225}]
+    table = tmp_path / "cells.csv"
+    pd.DataFrame(rows).to_csv(table, index=False)
+    out = tmp_path / "f.csv"
+    res = CliRunner().invoke(materials_app, ["featurize", str(table), "--out", str(out), "--cell"])
+    assert res.exit_code == 0, res.output
+    f = pd.read_csv(out)
+    assert f.shape == (2, 1 + 143 + len(CellFeaturizer().feature_labels()) - 1)
+    assert f["li_mean_spacing_angstrom"].iloc[0] == pytest.approx(4.619 / 2)
+    assert f["li_per_anion"].tolist() == [2.0, 1.0]
+    rows[1]["gamma_degree"] = 200
+    pd.DataFrame(rows).to_csv(table, index=False)
+    res = CliRunner().invoke(materials_app, ["featurize", str(table), "--out", str(out), "--cell"])
+    assert res.exit_code != 0
+    assert "row 1" in str(res.exception) and "gamma_degree" in str(res.exception)
+    res = CliRunner().invoke(materials_app, ["featurize", str(table), "--out", str(tmp_path / "folder"), "--cell"])
+    assert res.exit_code != 0 and "--cell writes a table" in str(res.exception)

@@ -110,6 +110,22 @@ def _features(df: pd.DataFrame, formula_column: str, path: Path) -> tuple[pd.Dat
     return feats, list(formulas)
 
 
+def _cell_features(df: pd.DataFrame, formula_column: str, path: Path) -> pd.DataFrame:
+    """CellFeaturizer features of every row (``li_atomic_fraction`` left out: Magpie's has the same value);
+    a bad row is an error naming the table, the row and the column."""
+    from voltlab.errors import VoltlabError
+    from voltlab.features import CellFeaturizer
+
+    inputs = df.reset_index(drop=True)
+    if "cell_composition" not in inputs.columns:
+        inputs = inputs.rename(columns={formula_column: "composition"})
+    try:
+        feats = CellFeaturizer().featurize_many(inputs)
+    except VoltlabError as exc:
+        raise DataFormatError(exc.message + " (--cell)", path=path, row=exc.row, column=exc.column) from exc
+    return feats.drop(columns=["li_atomic_fraction"])
+
+
 @materials_app.command("featurize")
 def featurize(
     table: Annotated[Path, typer.Argument(help="CSV or Parquet table with a formula column.")],
@@ -122,11 +138,20 @@ def featurize(
         help="Dask scheduler address (tcp://host:port) to featurise on; default $VOLTLAB_SCHEDULER.")] = None,
     partition_size: Annotated[int, typer.Option(help="Formulas per task (and per part file).", min=1)] = 50_000,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing features folder.")] = False,
+    cell: Annotated[bool, typer.Option("--cell", help=(
+        "Add the 29 other CellFeaturizer features (density, volumes, packing, lattice, crystal system, Li "
+        "concentration, non-integer contents) from the columns a_angstrom, b_angstrom, c_angstrom, alpha_degree, "
+        "beta_degree, gamma_degree, the cell contents (cell_composition, or the formula column with "
+        "formula_units_per_cell) and optionally space_group_number. Table output only."))] = False,
 ) -> None:
-    """Magpie composition features (143 per formula, units in the names) of every row."""
+    """Magpie composition features (143 per formula, units in the names) of every row; with --cell, also
+    unit-cell features from lattice columns."""
     from voltlab.parallel import resolve_scheduler
 
     df = read_table(table)
+    if cell and out.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise DataFormatError("--cell writes a table: give --out a .csv or .parquet file, not a folder",
+                              path=out)
     formulas = _column(df, formula_column, table, "--formula-column").astype(str).tolist()
     address = resolve_scheduler(scheduler)
     if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
@@ -139,6 +164,10 @@ def featurize(
         else:
             feats, formulas = _features(df, formula_column, table)
         _check_some_parsed(feats.attrs.get("errors", {}), len(formulas), table, formula_column)
+        if cell:
+            import pandas as pd
+
+            feats = pd.concat([feats, _cell_features(df, formula_column, table)], axis=1)
         feats.insert(0, formula_column, formulas)
         write_table(feats, out)
         n_rows, n_features, bad, where = len(feats), feats.shape[1] - 1, feats.attrs.get("errors", {}), str(out)

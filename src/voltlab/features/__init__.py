@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from voltlab.features.base import BaseFeaturizer
+from voltlab.features.cell import CellFeaturizer  # unit-cell descriptors from lattice parameters (no positions)
 from voltlab.features.chgnet import CHGNetFeaturizer  # pretrained CHGNet embeddings (weights in the wheel)
 from voltlab.features.composition import (  # Magpie, stoichiometry and battery composition features
     MagpieFeaturizer,
@@ -35,6 +36,7 @@ __all__ = [
     "PROTOCOL_FEATURES",
     "BaseFeaturizer",
     "CHGNetFeaturizer",
+    "CellFeaturizer",
     "ChargingPolicy",
     "ChargingProtocolFeaturizer",
     "CyclingSummaryFeaturizer",
