@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from voltlab.features.base import BaseFeaturizer
-from voltlab.features.cell import CellFeaturizer  # unit-cell descriptors from lattice parameters (no positions)
+from voltlab.features.cell import (
+    CellFeaturizer,  # unit-cell descriptors from lattice parameters (no positions)
+)
 from voltlab.features.chgnet import CHGNetFeaturizer  # pretrained CHGNet embeddings (weights in the wheel)
 from voltlab.features.composition import (  # Magpie, stoichiometry and battery composition features
     MagpieFeaturizer,
