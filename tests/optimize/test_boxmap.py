@@ -98,3 +98,43 @@ def test_box_setting_falls_back_to_fractions_and_bad_values_are_refused(tmp_path
     assert s.model_state["gp_coordinates"] == "unit box" and bounded.contains(s.point)  # Ni's bounds bind
     with pytest.raises(OptimizationError, match=r"simplex_map 'auto' is not one of \['fractions', 'box'\]"):
         Campaign.create(tmp_path / "x.sqlite", bounded, [Objective("y")], simplex_map="auto")
+
+
+def test_box_campaign_does_not_repeat_the_collapsed_corner(tmp_path):
+    """At the box's z_1 = 0 face every z_2 is the Ni vertex: a GP in box coordinates sees that face as
+    unexplored after the vertex was measured. With the maximum at the vertex it would ask for it again;
+    candidates are checked as compositions, so no composition is measured twice."""
+    space = SearchSpace([Real("Ni", 0.0, 1.0), Real("Co", 0.0, 1.0), Real("Mn", 0.0, 1.0)],
+                        simplexes=[Simplex(("Ni", "Co", "Mn"))])
+    camp = Campaign.create(tmp_path / "corner.sqlite", space, [Objective("y")], n_init=3, seed=1, simplex_map="box",
+                           num_restarts=4, raw_samples=64)
+    points = []
+    for _ in range(12):
+        [s] = camp.ask(1)
+        camp.tell(s.id, {"y": 2.0 * s.point["Ni"] ** 4})
+        points.append([s.point[n] for n in ("Ni", "Co", "Mn")])
+    P = np.array(points)
+    gap = np.abs(P[:, None, :] - P[None, :, :]).max(axis=2) + np.eye(len(P))
+    assert gap.min() > 1e-6, "a composition was suggested twice"
+    gp = [s.model_state for s in camp.suggestions() if s.source == "qLogNEI"]
+    assert len(gp) == 9
+    assert P[:, 0].max() > 0.999  # it found the vertex ...
+    assert sum(st["restarts_skipped_as_repeats"] for st in gp) > 0  # ... and then passed over restarts repeating it
+
+
+def test_new_points_and_best_distinct_restart():
+    import torch
+
+    from voltlab.optimize._botorch import _best_distinct
+    from voltlab.optimize.campaign import _new_points
+
+    seen = np.array([[1.0, 0.0, 0.0], [0.2, 0.3, 0.5]])
+    U = np.array([[1.0, 0.0, 5e-7], [0.2, 0.3, 0.5 + 2e-6], [0.0, 1.0, 0.0]])
+    assert _new_points(U, seen).tolist() == [False, True, True]
+    assert _new_points(U, np.zeros((0, 3))).all()
+    cands = torch.tensor([[[0.1, 0.1]], [[0.5, 0.5]], [[0.9, 0.9]]], dtype=torch.float64)  # (R=3, q=1, d=2)
+    values = torch.tensor([0.3, 0.1, 0.2], dtype=torch.float64)
+    U, v, skipped = _best_distinct(cands, values, lambda X: X, lambda X: X[:, 0] != 0.1)  # the best one repeats
+    assert U.tolist() == [[0.9, 0.9]] and float(v) == pytest.approx(0.2) and skipped == 1
+    U, v, skipped = _best_distinct(cands, values, lambda X: X, lambda X: np.zeros(len(X), bool))  # all repeat
+    assert U.tolist() == [[0.1, 0.1]] and float(v) == pytest.approx(0.3) and skipped == 3

@@ -31,6 +31,7 @@ __all__ = ["propose_gp"]
 Finalize = Callable[[np.ndarray], np.ndarray]
 Fidelity = tuple[int, float, float, float]  # unit-box column, target value, cost weight, fixed cost
 RawSampler = Callable[[int, int], np.ndarray]
+Distinct = Callable[[np.ndarray], np.ndarray]  # finalized candidates (m, dim) -> which are new points (m,) bool
 Related = tuple[np.ndarray, np.ndarray, np.ndarray, Sequence[str]]
 """Related-task data: unit-box points ``(m, dim)``, outcomes ``(m, n_outcomes)``, task index per row
 ``(m,)`` (0-based into the names) and the task names."""
@@ -298,6 +299,7 @@ def propose_gp(
     previous_hyperparameters: Mapping[str, Any] | None = None,
     related: Related | None = None,
     hvi_baseline: str = "auto",
+    distinct: Distinct | None = None,
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Fit the GP and propose ``n`` points in the unit box.
 
@@ -339,6 +341,11 @@ def propose_gp(
         values are uncertain). ``"observed"``: qLogEHVI against the observed feasible Pareto
         front, its noise-free limit. ``"auto"``: ``"observed"`` when every outcome GP's fitted
         noise variance is at most :data:`NOISE_FREE_VARIANCE`, else ``"noisy"``.
+    distinct
+        ``distinct(U)``: which rows of finalized candidates ``(m, dim)`` are new points (a boolean
+        array). Given, the acquisition optimiser's restarts are taken best first and the first batch
+        whose points are all new is proposed (the best one if none is). For coordinates in which
+        distinct candidates can be the same experiment (the box map's collapsed corner).
 
     Returns
     -------
@@ -353,7 +360,7 @@ def propose_gp(
                              raw_samples=raw_samples, mc_samples=mc_samples, ref_point=ref_point,
                              fidelity=fidelity, num_fantasies=num_fantasies,
                              previous=previous_hyperparameters if len(X_train) >= WARM_START_MIN_OBSERVATIONS
-                             else None, related=related, hvi_baseline=hvi_baseline)
+                             else None, related=related, hvi_baseline=hvi_baseline, distinct=distinct)
     from botorch.exceptions.warnings import BotorchWarning
 
     # Optimiser trouble (e.g. SLSQP "ABNORMAL" exits, fit retries) is recorded with the suggestion it affected;
@@ -393,6 +400,7 @@ def _propose(
     previous: Mapping[str, Any] | None = None,
     related: Related | None = None,
     hvi_baseline: str = "auto",
+    distinct: Distinct | None = None,
 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
     torch = _import_torch()
     from botorch.fit import fit_gpytorch_mll
@@ -540,8 +548,13 @@ def _propose(
                     )
                     state["acquisition"] = "qLogNEHVI"
             ics = _starts(raw_sampler, n, raw_samples, num_restarts, seed, torch)
-            cand, value = optimize_acqf(acq, q=n, batch_initial_conditions=ics(acq), **opt_kw)
-            U = finalize(cand.detach().numpy())
+            if distinct is None:
+                cand, value = optimize_acqf(acq, q=n, batch_initial_conditions=ics(acq), **opt_kw)
+                U = finalize(cand.detach().numpy())
+            else:
+                cands, values = optimize_acqf(acq, q=n, batch_initial_conditions=ics(acq), return_best_only=False,
+                                              **opt_kw)
+                U, value, state["restarts_skipped_as_repeats"] = _best_distinct(cands, values, finalize, distinct)
             with torch.no_grad():
                 joint = float(acq(torch.tensor(U, **tkw).unsqueeze(0)).item())
             acq_values = [float(value.item()) if value is not None else float("nan")] * n
@@ -588,6 +601,20 @@ def _utilities_fn(objectives: Sequence[Objective], torch: Any) -> Callable[..., 
         return torch.stack([o.utility(Z[..., i]) for i, o in enumerate(objectives)], dim=-1)
 
     return utilities
+
+
+def _best_distinct(cands: Any, values: Any, finalize: Finalize, distinct: Distinct) -> tuple[np.ndarray, Any, int]:
+    """The best restart ``(R, q, d)`` by acquisition value whose finalized points are all new, its value, and
+    how many better restarts were passed over; the best restart itself when none is new."""
+    order = np.argsort(-values.detach().reshape(-1).numpy(), kind="stable")
+    first = None
+    for skipped, r in enumerate(order):
+        U = finalize(cands[int(r)].detach().numpy())
+        if first is None:
+            first = U
+        if np.all(distinct(U)):
+            return U, values.reshape(-1)[int(r)], skipped
+    return first, values.reshape(-1)[int(order[0])], len(order)  # type: ignore[return-value]
 
 
 def _starts(raw_sampler: RawSampler, q: int, raw_samples: int, num_restarts: int, seed: int,

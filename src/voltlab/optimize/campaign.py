@@ -268,6 +268,20 @@ def _check_fidelity(space: SearchSpace, objs: Sequence[Objective], cons: Sequenc
         raise OptimizationError("multi-fidelity needs surrogate='gp' and mode='optimize'")
 
 
+REPEAT_TOLERANCE = 1e-6
+"""Unit-box distance (largest coordinate difference) under which the box map's candidate counts as a
+point already observed or pending (see :func:`_new_points`)."""
+
+
+def _new_points(U: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Which rows of ``U`` (unit-box encodings) differ by more than :data:`REPEAT_TOLERANCE` in some
+    coordinate from every row of ``seen``."""
+    if not len(seen):
+        return np.ones(len(U), dtype=bool)
+    gap = np.abs(np.asarray(U)[:, None, :] - np.asarray(seen)[None, :, :]).max(axis=2)
+    return np.asarray((gap > REPEAT_TOLERANCE).all(axis=1))
+
+
 def _batch_seed(seed: int, batch: int) -> int:
     return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, batch]).generate_state(1)[0] % (2**31 - 1))
 
@@ -710,7 +724,12 @@ fidelity, fidelity_cost, num_fantasies, init_center, hvi_baseline, simplex_map
             finalize: Callable[[np.ndarray], np.ndarray] = self._finalize
             box = SimplexBoxMap.for_space(self.space) if st.simplex_map == "box" else None
             view: SearchSpace | SimplexBoxMap = self.space
+            distinct = None
             if box is not None:  # the GP and the acquisition work in box coordinates (see boxmap.py)
+                # The box's collapsed corner (z_1 = 0: one composition for every z_2) looks unexplored to a GP
+                # in box coordinates however often it was measured: candidates are checked as compositions.
+                seen = np.vstack([X, Xp]) if len(Xp) else X
+                distinct = lambda Z: _new_points(box.from_box(Z), seen)  # noqa: E731
                 view, X, Xp = box, box.to_box(X), box.to_box(Xp)
                 raw_own, finalize = raw_sampler, lambda Z: box.to_box(self._finalize(box.from_box(Z)))
                 raw_sampler = lambda m, s: box.to_box(raw_own(m, s))  # noqa: E731
@@ -723,7 +742,7 @@ fidelity, fidelity_cost, num_fantasies, init_center, hvi_baseline, simplex_map
                 num_fantasies=st.num_fantasies, previous_hyperparameters=previous,
                 mode=st.mode, seed=seed, finalize=finalize, raw_sampler=raw_sampler, num_restarts=st.num_restarts,
                 raw_samples=st.raw_samples, mc_samples=st.mc_samples, ref_point=ref,
-                related=related, hvi_baseline=st.hvi_baseline,
+                related=related, hvi_baseline=st.hvi_baseline, distinct=distinct,
             )
             if box is not None:
                 U = box.from_box(U)
