@@ -484,7 +484,37 @@ def _parse_datetime(
                 break
     if best_fmt is None:
         return pd.Series(pd.NaT, index=s.index), None
-    return pd.to_datetime(clean, format=best_fmt, errors="coerce"), best_fmt
+    fast = _arrow_datetimes(clean, best_fmt, sample)
+    return (fast if fast is not None else pd.to_datetime(clean, format=best_fmt, errors="coerce")), best_fmt
+
+
+def _arrow_datetimes(clean: pd.Series, fmt: str, sample: pd.Series) -> pd.Series | None:
+    """``pd.to_datetime(clean, format=fmt, errors="coerce")`` through Arrow's ``strptime`` (about 3x
+    faster: 4,009 Maccor clock times in 9 ms against 28 ms), or None where it could differ.
+
+    Held to pandas: the ``sample`` (parsed by pandas already) must come out the same, and every cell
+    Arrow leaves empty is parsed by pandas. Formats with fractional seconds go to pandas.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if "%f" in fmt:
+        return None
+    try:
+        values = pc.strptime(pa.array(clean.to_numpy(dtype=object), type=pa.string()), format=fmt, unit="ns",
+                             error_is_null=True).to_pandas()
+        check = pc.strptime(pa.array(sample.to_numpy(dtype=object), type=pa.string()), format=fmt, unit="ns",
+                            error_is_null=True).to_pandas()
+    except (pa.ArrowException, TypeError, ValueError):
+        return None
+    want = pd.to_datetime(sample, format=fmt, errors="coerce").to_numpy()
+    if not np.array_equal(check.to_numpy(), want, equal_nan=True):
+        return None
+    out = pd.Series(values.to_numpy(), index=clean.index)
+    missing = out.isna().to_numpy() & (clean != "").to_numpy()
+    if missing.any():
+        out[missing] = pd.to_datetime(clean[missing], format=fmt, errors="coerce")
+    return out
 
 
 def _unix_seconds(dt: pd.Series, timezone: str | None) -> np.ndarray:
@@ -639,19 +669,37 @@ def _check_cycle(cycle: np.ndarray, path: Path, name: str) -> None:
         )
 
 
+def _arrow_floats(cells: list[str]) -> np.ndarray | None:
+    """The cells as float64 through Arrow's string-to-float cast (correctly rounded, about 5x faster than
+    ``pd.to_numeric`` on text), or None when any cell is not a plain number (blanks, thousands commas,
+    words): those need ``to_float``'s cleanup."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        return np.asarray(pc.cast(pa.array(cells, type=pa.string()), pa.float64()).to_numpy(zero_copy_only=False),
+                          dtype=np.float64)
+    except (pa.ArrowException, TypeError, ValueError):
+        return None
+
+
 def _numeric(table: _Table, col: _Col | None, decimal_comma: bool) -> np.ndarray | None:
     """``to_float`` of a column as float64; text that parses as it is skips the cleanup.
 
-    Without decimal commas, entries that pandas' number parser reads directly
-    (it accepts the blanks ``to_float`` strips) are taken as they are; the rest
-    (thousands commas, words, blanks) go through ``to_float`` once per
-    distinct value. The result is identical to ``to_float``.
+    A column of plain numbers only goes through Arrow's cast (:func:`_arrow_floats`: correctly
+    rounded, the value of Python's ``float``). Otherwise, without decimal commas, entries that
+    pandas' number parser reads directly (it accepts the blanks ``to_float`` strips) are taken as
+    they are; the rest (thousands commas, words, blanks) go through ``to_float`` once per distinct
+    value. Both agree with ``to_float`` to within one unit in the last place.
     """
     if col is None:
         return None
     series = table.column(col)
     if decimal_comma:
         return to_float(series, decimal_comma=True).to_numpy(dtype=np.float64)
+    fast = _arrow_floats(table.cells[col.index])
+    if fast is not None:
+        return fast
     out = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, copy=True)
     bad = np.isnan(out)
     if bad.any():
