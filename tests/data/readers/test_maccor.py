@@ -473,3 +473,22 @@ def test_arrow_clock_times_equal_pandas(times, fmt, odd):
     want = pd.to_datetime(clean, format=fmt, errors="coerce")
     if got is not None:
         np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(st.floats(-1e5, 1e5).map(lambda v: f"{v:.5f}".replace(".", ",")),
+                          st.sampled_from(["1.234,5", "", "0", "-3,25", "7,"])), min_size=1, max_size=20))
+def test_decimal_comma_numbers(cells):
+    """Decimal-comma columns without dots take Arrow's cast with the commas read as points; with a dot
+    (a thousands separator) the whole column goes through ``to_float``."""
+    from voltlab.data.readers._text import to_float
+    from voltlab.data.readers.maccor import _Col, _numeric, _Table
+
+    col = _Col(index=0, name="Volts", role="voltage", unit="V", scale=1.0, priority=0)
+    got = _numeric(_Table({0: cells}), col, decimal_comma=True)
+    want = to_float(pd.Series(cells, dtype=object), decimal_comma=True).to_numpy(dtype=np.float64)
+    if "." not in "".join(cells) and all(c.strip() == c and c for c in cells):
+        np.testing.assert_array_equal(got, [float(c.replace(",", ".")) for c in cells])
+        np.testing.assert_allclose(got, want, rtol=1e-15)
+    else:
+        np.testing.assert_array_equal(got, want)

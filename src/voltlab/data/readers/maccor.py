@@ -449,9 +449,14 @@ def _durations_seconds(s: pd.Series) -> np.ndarray:
 
 def _is_duration(s: pd.Series) -> bool:
     """True if most of the first 50 non-empty cells hold ``hh:mm:ss`` text."""
-    sample = s.astype(str).str.strip()
-    sample = sample[sample != ""].head(50)
-    return bool(sample.size) and int(sample.str.contains(":", regex=False).sum()) * 2 > sample.size
+    sample: list[str] = []
+    for v in s.to_numpy(dtype=object):  # plain Python: this runs on every file, most of them small
+        text = str(v).strip()
+        if text:
+            sample.append(text)
+            if len(sample) == 50:
+                break
+    return bool(sample) and sum(":" in v for v in sample) * 2 > len(sample)
 
 
 def _parse_datetime(
@@ -687,17 +692,24 @@ def _numeric(table: _Table, col: _Col | None, decimal_comma: bool) -> np.ndarray
     """``to_float`` of a column as float64; text that parses as it is skips the cleanup.
 
     A column of plain numbers only goes through Arrow's cast (:func:`_arrow_floats`: correctly
-    rounded, the value of Python's ``float``). Otherwise, without decimal commas, entries that
+    rounded, the value of Python's ``float``); with decimal commas, one without any dot (no
+    thousands separators) too, its commas read as points. Otherwise, without decimal commas, entries that
     pandas' number parser reads directly (it accepts the blanks ``to_float`` strips) are taken as
     they are; the rest (thousands commas, words, blanks) go through ``to_float`` once per distinct
     value. Both agree with ``to_float`` to within one unit in the last place.
     """
     if col is None:
         return None
+    cells = table.cells[col.index]
     series = table.column(col)
     if decimal_comma:
+        joined = "\n".join(cells)
+        if cells and "." not in joined:  # no thousands dots: a decimal comma is the only change
+            fast = _arrow_floats(joined.replace(",", ".").split("\n"))
+            if fast is not None:
+                return fast
         return to_float(series, decimal_comma=True).to_numpy(dtype=np.float64)
-    fast = _arrow_floats(table.cells[col.index])
+    fast = _arrow_floats(cells)
     if fast is not None:
         return fast
     out = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, copy=True)
