@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -175,3 +176,69 @@ def plain_durations_seconds(s: pd.Series, *, allow_days: bool) -> np.ndarray | N
         + parts["m"].astype(np.float64) * 60.0
         + parts["s"].astype(np.float64)
     ).to_numpy(dtype=np.float64)
+
+
+def read_csv_arrow(body: str) -> pd.DataFrame | None:
+    """``pd.read_csv(io.StringIO(body), index_col=False)`` (comma-separated, header on the first line,
+    pandas' default missing-value markers) through Arrow's CSV reader, or None where the two could differ.
+
+    Arrow's reader is faster on large tables (the PEC sample, 16,255 rows x 35 fields: 46 ms against
+    pandas' 60 ms) and slower on small ones (a 4 kB block: 12 ms against 4). It is held to pandas' result: the header's names as pandas
+    makes them (``Unnamed: k`` for blanks, ``.1`` suffixes for repeats), pandas' missing-value
+    markers and ``True``/``False`` spellings, no date parsing, missing values as NaN (all-missing
+    columns float64, text columns object with NaN); floats are correctly rounded (pandas' parser
+    can be one unit in the last place off). Text pandas could read another way returns None:
+    quotes, a leading ``+`` (``+3`` is an integer to pandas, a float to Arrow), a text column with
+    a blank at either end of a value (pandas might have read it as a number), a row with another
+    number of fields than the header, or anything Arrow refuses.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    if '"' in body:
+        return None
+    try:
+        raw = body.encode("utf-8")
+        names = [str(n) for n in pd.read_csv(io.StringIO(body.split("\n", 1)[0]), index_col=False).columns]
+    except (UnicodeEncodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
+        return None
+    read = pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=True)
+    parse = pacsv.ParseOptions(delimiter=",", quote_char=False)
+    convert = pacsv.ConvertOptions(null_values=sorted(STR_NA_VALUES), strings_can_be_null=True,
+                                   true_values=["True", "TRUE", "true"], false_values=["False", "FALSE", "false"],
+                                   timestamp_parsers=[])
+    try:
+        table = pacsv.read_csv(io.BytesIO(raw), read_options=read, parse_options=parse, convert_options=convert)
+    except (pa.ArrowException, ValueError):
+        return None
+    if table.num_rows == 0:  # pandas gives an empty table object columns
+        return None
+    b = np.frombuffer(raw, dtype=np.uint8)
+    if b[0] == ord("+") or ((b[:-1] == ord(",")) | (b[:-1] == ord("\n")))[b[1:] == ord("+")].any():
+        return None  # '+3' is an integer to pandas, a float to Arrow
+    columns: dict[str, Any] = {}
+    for field, col in zip(table.schema, table.columns, strict=True):
+        t = field.type
+        if pa.types.is_null(t):
+            columns[field.name] = np.full(len(table), np.nan)
+        elif pa.types.is_int64(t) or pa.types.is_float64(t):
+            values = col.to_numpy().astype(np.float64 if col.null_count else col.type.to_pandas_dtype())
+            if pa.types.is_float64(t) and np.nanmax(np.abs(values), initial=0.0) >= 2.0**53:
+                return None  # maybe an integer beyond int64, which pandas reads as uint64 or text
+            columns[field.name] = values
+        elif pa.types.is_boolean(t) and not col.null_count:
+            columns[field.name] = col.to_numpy()
+        elif pa.types.is_string(t):
+            if pc.any(pc.match_substring_regex(col, r"^[ \t]|[ \t]$")).as_py():
+                return None  # ' 1.5' is a number to pandas, text to Arrow
+            values = np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)
+            if col.null_count:
+                values[pd.isna(values)] = np.nan
+            columns[field.name] = values
+        else:  # a type pandas would not infer the same way
+            return None
+    df = pd.DataFrame(columns, copy=False)
+    df.columns = names
+    return df

@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from voltlab.data.readers._text import decode, read_text
+from voltlab.data.readers._text import decode, read_csv_arrow, read_text
 from voltlab.data.readers._unitconv import (
     UNITS,
     convert_units,
@@ -132,10 +132,14 @@ class PecReader(CyclerReader):
                 path=path,
             )
         body = "\n".join(lines[k:])
-        try:
-            raw = pd.read_csv(io.StringIO(body), index_col=False, low_memory=False)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise DataFormatError(f"malformed PEC data block: {exc}", path=path) from exc
+        # Arrow's reader gives pandas' frame (None where it could differ); it pays off on large blocks only:
+        # the 2.8 MB sample 46 ms against 60, a 4 kB one 12 ms against 4
+        raw = read_csv_arrow(body) if len(body) >= 1_000_000 else None
+        if raw is None:
+            try:
+                raw = pd.read_csv(io.StringIO(body), index_col=False, low_memory=False)
+            except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+                raise DataFormatError(f"malformed PEC data block: {exc}", path=path) from exc
         raw.columns = [str(c).strip() for c in raw.columns]
         raw = raw.loc[:, [not (c.startswith("Unnamed:") and raw[c].isna().all()) for c in raw.columns]]
         table = _to_canonical(raw, path)
