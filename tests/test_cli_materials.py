@@ -166,4 +166,35 @@ def test_featurize_with_cell_features(tmp_path):
     assert res.exit_code != 0
     assert "row 1" in str(res.exception) and "gamma_degree" in str(res.exception)
     res = CliRunner().invoke(materials_app, ["featurize", str(table), "--out", str(tmp_path / "folder"), "--cell"])
-    assert res.exit_code != 0 and "--cell writes a table" in str(res.exception)
+    assert res.exit_code != 0 and "--cell writes one table" in str(res.exception)
+
+
+def test_train_and_predict_with_cell_features(shared_file, tmp_path):
+    """OBELiX rows: --cell trains on Magpie + cell features; predict and explain rebuild both from the card."""
+    from voltlab.data.datasets import load_obelix
+
+    df = load_obelix(shared_file("obelix_solid_electrolyte_conductivity"))
+    df = df[df["log10_ionic_conductivity_s_per_cm"].notna()].rename(columns={"true_composition": "cell_composition"})
+    table = tmp_path / "obelix.csv"
+    df[["composition", "cell_composition", "a_angstrom", "b_angstrom", "c_angstrom", "alpha_degree", "beta_degree",
+        "gamma_degree", "space_group_number", "log10_ionic_conductivity_s_per_cm"]].head(150).to_csv(table, index=False)
+    model = tmp_path / "cond.json"
+    runner = CliRunner()
+    res = runner.invoke(materials_app, ["train", str(table), "--target", "log10_ionic_conductivity_s_per_cm",
+                                        "--formula-column", "composition", "--split", "random", "--method", "rf",
+                                        "--no-learning-curve", "--cell", "--out", str(model)])
+    assert res.exit_code == 0, res.output
+    card = json.loads(model.read_text())["card"]
+    assert card["cell_features"] is True and card["n_features"] == 143 + 29
+    assert "li_per_nm3" in card["feature_labels"] and card["feature_labels"].count("li_atomic_fraction") == 1
+    preds = tmp_path / "p.csv"
+    res = runner.invoke(materials_app, ["predict", str(table), "--model", str(model), "--formula-column",
+                                        "composition", "--out", str(preds)])
+    assert res.exit_code == 0, res.output
+    p = pd.read_csv(preds)
+    assert p["predicted_log10_ionic_conductivity_s_per_cm"].notna().all() and len(p) == 150
+    bare = tmp_path / "bare.csv"
+    pd.read_csv(table)[["composition"]].to_csv(bare, index=False)  # no lattice columns
+    res = runner.invoke(materials_app, ["predict", str(bare), "--model", str(model), "--formula-column",
+                                        "composition", "--out", str(preds)])
+    assert res.exit_code != 0 and "missing the cell contents" in str(res.exception)

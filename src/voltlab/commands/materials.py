@@ -101,12 +101,21 @@ def _column(df: pd.DataFrame, name: str, path: Path, option: str) -> Any:
     return df[name]
 
 
-def _features(df: pd.DataFrame, formula_column: str, path: Path) -> tuple[pd.DataFrame, list[str]]:
+def _features(df: pd.DataFrame, formula_column: str, path: Path, *, cell: bool = False
+              ) -> tuple[pd.DataFrame, list[str]]:
+    """Magpie features of the formula column (NaN rows for unparseable formulas), with the cell features
+    of the lattice columns after them when ``cell``."""
     from voltlab.features import MagpieFeaturizer
 
     formulas = _column(df, formula_column, path, "--formula-column").astype(str)
     feats = MagpieFeaturizer().featurize_many(formulas, ignore_errors=True)
     _check_some_parsed(feats.attrs["errors"], len(df), path, formula_column)
+    if cell:
+        import pandas as pd
+
+        errors = feats.attrs["errors"]
+        feats = pd.concat([feats.reset_index(drop=True), _cell_features(df, formula_column, path)], axis=1)
+        feats.attrs["errors"] = errors
     return feats, list(formulas)
 
 
@@ -122,7 +131,8 @@ def _cell_features(df: pd.DataFrame, formula_column: str, path: Path) -> pd.Data
     try:
         feats = CellFeaturizer().featurize_many(inputs)
     except VoltlabError as exc:
-        raise DataFormatError(exc.message + " (--cell)", path=path, row=exc.row, column=exc.column) from exc
+        raise DataFormatError(exc.message + " (cell features, see --cell)", path=path, row=exc.row,
+                              column=exc.column) from exc
     return feats.drop(columns=["li_atomic_fraction"])
 
 
@@ -149,9 +159,9 @@ def featurize(
     from voltlab.parallel import resolve_scheduler
 
     df = read_table(table)
-    if cell and out.suffix.lower() not in (".csv", ".parquet", ".pq"):
-        raise DataFormatError("--cell writes a table: give --out a .csv or .parquet file, not a folder",
-                              path=out)
+    if cell and (out.suffix.lower() not in (".csv", ".parquet", ".pq") or workers > 1):
+        raise DataFormatError("--cell writes one table in this process: give --out a .csv or .parquet file "
+                              "(not a folder) and no --workers", path=out)
     formulas = _column(df, formula_column, table, "--formula-column").astype(str).tolist()
     address = resolve_scheduler(scheduler)
     if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
@@ -162,12 +172,8 @@ def featurize(
         if workers > 1 or address is not None:
             feats = _featurize_parallel(formulas, workers, address, partition_size)
         else:
-            feats, formulas = _features(df, formula_column, table)
+            feats, formulas = _features(df, formula_column, table, cell=cell)
         _check_some_parsed(feats.attrs.get("errors", {}), len(formulas), table, formula_column)
-        if cell:
-            import pandas as pd
-
-            feats = pd.concat([feats, _cell_features(df, formula_column, table)], axis=1)
         feats.insert(0, formula_column, formulas)
         write_table(feats, out)
         n_rows, n_features, bad, where = len(feats), feats.shape[1] - 1, feats.attrs.get("errors", {}), str(out)
@@ -260,6 +266,9 @@ def train(
     unit: Annotated[str, typer.Option(help="Unit of the target, for the card and plots (e.g. V).")] = "",
     seed: Annotated[int, typer.Option(help="Seed of the split and of the model.")] = 0,
     learning_curve: Annotated[bool, typer.Option(help="Add a learning curve to the report (extra fits).")] = True,
+    cell: Annotated[bool, typer.Option("--cell", help=(
+        "Also use the CellFeaturizer features of the lattice columns (see `voltlab featurize --cell`); "
+        "predict and explain then need those columns too (the model card says so)."))] = False,
 ) -> None:
     """Fit a property model on the training split, report held-out metrics, write model + report."""
     import numpy as np
@@ -271,7 +280,7 @@ def train(
 
     df = read_table(table)
     y_all = pd.to_numeric(_column(df, target, table, "--target"), errors="coerce").to_numpy(dtype=np.float64)
-    feats, formulas = _features(df, formula_column, table)
+    feats, formulas = _features(df, formula_column, table, cell=cell)
     keep = np.isfinite(y_all) & feats.notna().any(axis=1).to_numpy()
     if keep.sum() < 10:
         raise DataFormatError(f"only {int(keep.sum())} rows have a numeric target and a parseable formula; need "
@@ -292,7 +301,9 @@ def train(
         "data_source": str(table), "target": target, "target_unit": unit, "formula_column": formula_column,
         "n_rows": len(df), "n_train": int(tr.size), "n_test": int(te.size), "split": split_text,
         "method": method.value, "interval": interval.value, "coverage": coverage, "seed": seed,
-        "features": "MagpieFeaturizer (voltlab.features), 143 composition features", "n_features": X.shape[1],
+        "features": "MagpieFeaturizer (voltlab.features), 143 composition features" + (
+            f", and {X.shape[1] - 143} CellFeaturizer cell features of the lattice columns" if cell else ""),
+        "cell_features": cell, "n_features": X.shape[1],
         "metrics": metrics, "feature_labels": list(feats.columns), "voltlab_version": __version__,
         "versions": _versions(), "train_formulas": [formulas[i] for i in tr],
     }
@@ -329,7 +340,7 @@ def predict(
 
     m = _load(model)
     df = read_table(table)
-    feats, formulas = _features(df, formula_column, table)
+    feats, formulas = _features(df, formula_column, table, cell=bool(m.card_.get("cell_features", False)))
     if list(feats.columns) != m.feature_labels_:
         raise DataFormatError("the model was trained on other features; retrain it with this voltlab", path=model)
     cov = float(coverage if coverage is not None else m.card_.get("coverage", 0.9))
@@ -366,7 +377,7 @@ def explain_command(
     if table is None:
         X = m.train_X_
     else:
-        feats, _ = _features(read_table(table), formula_column, table)
+        feats, _ = _features(read_table(table), formula_column, table, cell=bool(m.card_.get("cell_features", False)))
         X = feats.to_numpy(dtype=np.float64)[feats.notna().any(axis=1).to_numpy()]
     imp = explain(m, X, feature_labels=m.feature_labels_)
     write_table(pd.DataFrame({"feature": imp.index, "mean_abs_shap": imp.to_numpy()}), out)
