@@ -138,3 +138,26 @@ def test_new_points_and_best_distinct_restart():
     assert U.tolist() == [[0.9, 0.9]] and float(v) == pytest.approx(0.2) and skipped == 1
     U, v, skipped = _best_distinct(cands, values, lambda X: X, lambda X: np.zeros(len(X), bool))  # all repeat
     assert U.tolist() == [[0.1, 0.1]] and float(v) == pytest.approx(0.3) and skipped == 3
+
+
+def test_box_campaign_with_a_related_task(tmp_path):
+    """Related-task indicator columns come after the box columns; the repeat check sees compositions only."""
+    import pandas as pd
+
+    space = SearchSpace([Real("Ni", 0.0, 1.0), Real("Co", 0.0, 1.0), Real("Mn", 0.0, 1.0)],
+                        simplexes=[Simplex(("Ni", "Co", "Mn"))])
+    camp = Campaign.create(tmp_path / "rel.sqlite", space, [Objective("y")], n_init=3, seed=2, simplex_map="box",
+                           num_restarts=4, raw_samples=64)
+    rows = [dict(p, y=2.0 * p["Ni"] ** 4 + 0.1) for p in space.sample(10, seed=5)]
+    assert camp.add_related(pd.DataFrame(rows), task="older") == 10
+    points = []
+    for _ in range(6):
+        [s] = camp.ask(1)
+        camp.tell(s.id, {"y": 2.0 * s.point["Ni"] ** 4})
+        points.append([s.point[n] for n in ("Ni", "Co", "Mn")])
+        assert abs(sum(points[-1]) - 1.0) <= 1e-9
+    gp = [s.model_state for s in camp.suggestions() if s.source == "qLogNEI"]
+    assert len(gp) == 3 and all(st["related_tasks"] == {"older": 10} for st in gp)
+    assert all("restarts_skipped_as_repeats" in st for st in gp)
+    P = np.array(points)
+    assert (np.abs(P[:, None, :] - P[None, :, :]).max(axis=2) + np.eye(len(P))).min() > 1e-6

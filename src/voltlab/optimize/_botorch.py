@@ -418,6 +418,9 @@ def _propose(
     Xa, Ya, n_rel = _with_tasks(X_train, Y_train, related)
     if n_rel:  # every point this campaign proposes or avoids is of its own task: indicator columns 0
         d, finalize_own, raw_own = space.dim, finalize, raw_sampler
+        if distinct is not None:
+            distinct_own = distinct
+            distinct = lambda U: distinct_own(np.asarray(U)[:, :d])  # noqa: E731
         finalize = lambda U: _pad(finalize_own(np.asarray(U)[:, :d]), n_rel)  # noqa: E731
         raw_sampler = lambda m, s: _pad(raw_own(m, s), n_rel)  # noqa: E731
         X_pending = _pad(X_pending, n_rel) if len(X_pending) else np.zeros((0, d + n_rel))
