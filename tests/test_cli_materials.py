@@ -167,6 +167,8 @@ def test_featurize_with_cell_features(tmp_path):
     assert "row 1" in str(res.exception) and "gamma_degree" in str(res.exception)
     res = CliRunner().invoke(materials_app, ["featurize", str(table), "--out", str(tmp_path / "folder"), "--cell"])
     assert res.exit_code != 0 and "--cell writes one table" in str(res.exception)
+    res = CliRunner().invoke(materials_app, ["featurize", str(table), "--out", str(out), "--cell", "--workers", "2"])
+    assert res.exit_code != 0 and "no --workers or scheduler" in str(res.exception)
 
 
 def test_train_and_predict_with_cell_features(shared_file, tmp_path):

@@ -119,6 +119,14 @@ def _features(df: pd.DataFrame, formula_column: str, path: Path, *, cell: bool =
     return feats, list(formulas)
 
 
+def _parsed(feats: pd.DataFrame) -> Any:
+    """Rows whose formula parsed (a boolean array): the others have NaN Magpie features, whatever the cell
+    features say."""
+    import numpy as np
+
+    return ~np.isin(np.arange(len(feats)), list(feats.attrs.get("errors", {})))
+
+
 def _cell_features(df: pd.DataFrame, formula_column: str, path: Path) -> pd.DataFrame:
     """CellFeaturizer features of every row (``li_atomic_fraction`` left out: Magpie's has the same value);
     a bad row is an error naming the table, the row and the column."""
@@ -159,11 +167,11 @@ def featurize(
     from voltlab.parallel import resolve_scheduler
 
     df = read_table(table)
-    if cell and (out.suffix.lower() not in (".csv", ".parquet", ".pq") or workers > 1):
-        raise DataFormatError("--cell writes one table in this process: give --out a .csv or .parquet file "
-                              "(not a folder) and no --workers", path=out)
     formulas = _column(df, formula_column, table, "--formula-column").astype(str).tolist()
     address = resolve_scheduler(scheduler)
+    if cell and (out.suffix.lower() not in (".csv", ".parquet", ".pq") or workers > 1 or address is not None):
+        raise DataFormatError("--cell writes one table in this process: give --out a .csv or .parquet file "
+                              "(not a folder), and no --workers or scheduler", path=out)
     if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
         n_rows, n_features, bad = _featurize_folder(formulas, out, formula_column, workers, address,
                                                     partition_size, overwrite)
@@ -281,7 +289,7 @@ def train(
     df = read_table(table)
     y_all = pd.to_numeric(_column(df, target, table, "--target"), errors="coerce").to_numpy(dtype=np.float64)
     feats, formulas = _features(df, formula_column, table, cell=cell)
-    keep = np.isfinite(y_all) & feats.notna().any(axis=1).to_numpy()
+    keep = np.isfinite(y_all) & _parsed(feats)
     if keep.sum() < 10:
         raise DataFormatError(f"only {int(keep.sum())} rows have a numeric target and a parseable formula; need "
                               "at least 10", path=table, column=target)
@@ -345,7 +353,7 @@ def predict(
         raise DataFormatError("the model was trained on other features; retrain it with this voltlab", path=model)
     cov = float(coverage if coverage is not None else m.card_.get("coverage", 0.9))
     X = feats.to_numpy(dtype=np.float64)
-    ok = feats.notna().any(axis=1).to_numpy()
+    ok = _parsed(feats)
     pred, lo, hi = (np.full(len(df), np.nan) for _ in range(3))
     if ok.any():
         pred[ok] = m.predict(X[ok])
@@ -378,7 +386,7 @@ def explain_command(
         X = m.train_X_
     else:
         feats, _ = _features(read_table(table), formula_column, table, cell=bool(m.card_.get("cell_features", False)))
-        X = feats.to_numpy(dtype=np.float64)[feats.notna().any(axis=1).to_numpy()]
+        X = feats.to_numpy(dtype=np.float64)[_parsed(feats)]
     imp = explain(m, X, feature_labels=m.feature_labels_)
     write_table(pd.DataFrame({"feature": imp.index, "mean_abs_shap": imp.to_numpy()}), out)
     unit = m.card_.get("target_unit", "")
