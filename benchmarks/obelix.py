@@ -36,9 +36,9 @@ Protocol
   contents, lattice parameters, space-group number), which every row has, CIF or not.
 * Grouped cross-validation on the training set: the official split puts every paper (DOI) on one side
   (no test DOI is in the training set), so the script also reports a 5-fold ``GroupKFold`` by DOI
-  inside the 478 training rows (5 shuffles of the folds, seeds 0-4) for three LightGBM feature sets. This, not the test set, is the evidence
-  for the cell features; a random 5-fold CV on the training rows puts papers on both sides and reads
-  0.4-0.5 lower than the test MAE.
+  inside the 478 training rows (5 shuffles of the folds, seeds 0-4) for three LightGBM feature sets.
+  This, not the test set, is the evidence for the cell features; a random 5-fold CV on the training
+  rows puts papers on both sides and reads 0.4-0.5 lower than the test MAE.
 * References (OBELiX paper, Therrien et al. 2025, same split): dummy ≈ 1.95, RF on element
   fractions ≈ 1.36, best reported ≈ 1.05.
 * Results: ``benchmarks/results/obelix.md`` and ``obelix.json`` (flat keys, units in the names).
