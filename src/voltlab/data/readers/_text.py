@@ -182,12 +182,13 @@ def read_csv_arrow(body: str) -> pd.DataFrame | None:
     """``pd.read_csv(io.StringIO(body), index_col=False)`` (comma-separated, header on the first line,
     pandas' default missing-value markers) through Arrow's CSV reader, or None where the two could differ.
 
-    Arrow's reader is faster on large tables (the PEC sample, 16,255 rows x 35 fields: 46 ms against
-    pandas' 60 ms) and slower on small ones (a 4 kB block: 12 ms against 4). It is held to pandas' result: the header's names as pandas
-    makes them (``Unnamed: k`` for blanks, ``.1`` suffixes for repeats), pandas' missing-value
-    markers and ``True``/``False`` spellings, no date parsing, missing values as NaN (all-missing
-    columns float64, text columns object with NaN); floats are correctly rounded (pandas' parser
-    can be one unit in the last place off). Text pandas could read another way returns None:
+    Arrow's reader is faster on large tables (the PEC sample, 16,255 rows x 35 fields: 46 ms
+    against pandas' 60 ms) and slower on small ones (a 4 kB block: 12 ms against 4). It is held
+    to pandas' result: the header's names as pandas makes them (``Unnamed: k`` for blanks,
+    ``.1`` suffixes for repeats), pandas' missing-value markers and ``True``/``False``
+    spellings, no date parsing, missing values as NaN (all-missing columns float64, text
+    columns object with NaN); floats are correctly rounded (pandas' parser can be one unit in
+    the last place off). Text pandas could read another way returns None:
     quotes, a leading ``+`` (``+3`` is an integer to pandas, a float to Arrow), a text column with
     a blank at either end of a value (pandas might have read it as a number), a row with another
     number of fields than the header, or anything Arrow refuses.
