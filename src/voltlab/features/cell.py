@@ -64,7 +64,6 @@ element tables built once from pymatgen.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -81,8 +80,9 @@ from voltlab.features.structure import (
     CRYSTAL_SYSTEMS,
     PYMATGEN_BIBTEX,
     STRUCTURE_ANION_ELEMENTS,
-    _import_pymatgen,
-    _radius,
+    element_index,
+    element_table,
+    ionic_radii,
 )
 
 __all__ = ["CELL_INPUTS", "CellFeaturizer", "cell_volume_angstrom3"]
@@ -91,7 +91,6 @@ __all__ = ["CELL_INPUTS", "CellFeaturizer", "cell_volume_angstrom3"]
 CELL_INPUTS: tuple[str, ...] = ("a_angstrom", "b_angstrom", "c_angstrom", "alpha_degree", "beta_degree",
                                 "gamma_degree")
 _NONINTEGER_TOL = 1e-6
-_N_ELEMENTS = 118
 
 
 def cell_volume_angstrom3(a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike, alpha: npt.ArrayLike,
@@ -111,26 +110,6 @@ def cell_volume_angstrom3(a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike, 
         vol = np.asarray(a, dtype=np.float64) * np.asarray(b, dtype=np.float64) * np.asarray(c, dtype=np.float64) \
             * np.sqrt(np.where(factor > 0, factor, np.nan))
     return np.asarray(vol, dtype=np.float64)
-
-
-@functools.cache
-def _element_tables() -> dict[str, npt.NDArray[Any]]:
-    """Per-element (column Z - 1) mass, atomic, cationic and anionic radius, as StructureFeaturizer takes them."""
-    pmg = _import_pymatgen()
-    mass, atomic, cation, anion = (np.full(_N_ELEMENTS, np.nan) for _ in range(4))
-    symbols = []
-    for z in range(1, _N_ELEMENTS + 1):
-        el = pmg.core.Element.from_Z(z)
-        symbols.append(el.symbol)
-        mass[z - 1] = float(el.atomic_mass)
-        atomic[z - 1] = _radius(el.atomic_radius)
-        cation[z - 1] = _radius(el.average_cationic_radius)
-        anion[z - 1] = _radius(el.average_anionic_radius)
-    return {"mass": mass, "atomic": atomic, "cation": cation, "anion": anion, "symbols": np.array(symbols)}
-
-
-def _z_index(symbol: str) -> int:
-    return int(np.flatnonzero(_element_tables()["symbols"] == symbol)[0])
 
 
 class CellFeaturizer(BaseFeaturizer):
@@ -162,7 +141,7 @@ class CellFeaturizer(BaseFeaturizer):
     """
 
     def __init__(self, ion: str = "Li") -> None:
-        if not isinstance(ion, str) or ion not in set(_element_tables()["symbols"].tolist()):
+        if not isinstance(ion, str) or ion not in set(element_table()["symbols"].tolist()):
             raise DataFormatError(f"ion must be an element symbol such as 'Li' or 'Na', got {ion!r}", value=ion)
         self.ion = ion
 
@@ -318,21 +297,20 @@ class CellFeaturizer(BaseFeaturizer):
     def _features(self, idx: npt.NDArray[np.int64], amt: npt.NDArray[np.float64], lat: npt.NDArray[np.float64],
                   vol: npt.NDArray[np.float64], sg: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """All features from the padded cell contents (element columns ``idx``, amounts ``amt``)."""
-        tab = _element_tables()
+        tab = element_table()
         present = np.asarray(amt > 0)
-        std = np.isin(idx, [_z_index(e) for e in STRUCTURE_ANION_ELEMENTS]) & present
+        std = np.isin(idx, [element_index(e) for e in STRUCTURE_ANION_ELEMENTS]) & present
         has_std = np.asarray(std.any(axis=1), dtype=bool)
-        is_anion = std | (np.isin(idx, [_z_index("P"), _z_index("H")]) & present & ~has_std[:, None])
+        is_anion = std | (np.isin(idx, [element_index("P"), element_index("H")]) & present & ~has_std[:, None])
         atomic = tab["atomic"][idx]
-        ionic = np.where(is_anion, tab["anion"][idx], tab["cation"][idx])
-        ionic = np.where(ionic > 0, ionic, atomic)  # NaN > 0 is False: the atomic radius there
+        ionic = ionic_radii(idx, is_anion)
         sphere = 4.0 / 3.0 * math.pi
         with np.errstate(invalid="ignore", divide="ignore"):
             n_atoms = amt.sum(axis=1)
             v_ionic = np.where(present, amt * sphere * ionic**3, 0.0).sum(axis=1)
             v_atomic = np.where(present, amt * sphere * atomic**3, 0.0).sum(axis=1)
             mass = np.where(present, amt * tab["mass"][idx], 0.0).sum(axis=1)
-            n_ion = np.where(idx == _z_index(self.ion), amt, 0.0).sum(axis=1)
+            n_ion = np.where(idx == element_index(self.ion), amt, 0.0).sum(axis=1)
             n_anion = np.where(is_anion, amt, 0.0).sum(axis=1)
             ion_or_nan = np.where(n_ion > 0, n_ion, np.nan)
             anion_or_nan = np.where(n_anion > 0, n_anion, np.nan)

@@ -93,6 +93,7 @@ Technol. Adv. Mater. Methods 4, 2384822 (2024).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
@@ -264,6 +265,40 @@ def _radius(r: Any) -> float:
     return math.nan if r is None else float(r)
 
 
+@functools.cache
+def element_table() -> dict[str, npt.NDArray[Any]]:
+    """pymatgen's per-element data the crystal features use, indexed by Z - 1: ``symbols``, ``mass``
+    (g/mol), ``atomic``, ``cation`` and ``anion`` radius (Å; ``Element.atomic_radius``,
+    ``average_cationic_radius``, ``average_anionic_radius``; NaN where pymatgen has none). Built once."""
+    pmg = _import_pymatgen()
+    n = 118
+    mass, atomic, cation, anion = (np.full(n, np.nan) for _ in range(4))
+    symbols = []
+    for z in range(1, n + 1):
+        el = pmg.core.Element.from_Z(z)
+        symbols.append(el.symbol)
+        mass[z - 1] = float(el.atomic_mass)
+        atomic[z - 1] = _radius(el.atomic_radius)
+        cation[z - 1] = _radius(el.average_cationic_radius)
+        anion[z - 1] = _radius(el.average_anionic_radius)
+    return {"mass": mass, "atomic": atomic, "cation": cation, "anion": anion, "symbols": np.array(symbols)}
+
+
+def element_index(symbol: str) -> int:
+    """Column (Z - 1) of an element symbol in :func:`element_table`; -1 if it is not an element."""
+    hits = np.flatnonzero(element_table()["symbols"] == symbol)
+    return int(hits[0]) if hits.size else -1
+
+
+def ionic_radii(idx: npt.ArrayLike, is_anion: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Radii (Å) of the elements in columns ``idx`` as the packing fraction takes them: the anionic
+    radius where ``is_anion``, the cationic one elsewhere, the atomic radius where that is missing."""
+    tab = element_table()
+    i = np.asarray(idx)
+    r = np.where(np.asarray(is_anion, dtype=bool), tab["anion"][i], tab["cation"][i])
+    return np.asarray(np.where(r > 0, r, tab["atomic"][i]), dtype=np.float64)  # NaN > 0 is False
+
+
 def _fmt(r: float) -> str:
     return f"{r:g}".replace(".", "p").replace("-", "m")
 
@@ -370,22 +405,20 @@ class StructureFeaturizer(BaseFeaturizer):
             structure.
         """
         s = read_structure(x)
-        pmg = _import_pymatgen()
         if len(s) == 0:
             raise DataFormatError("the structure has no sites")
         symbols, amounts = self._site_species(s)
         volume = float(s.volume)
         elements = sorted({e for row in symbols for e in row})
         anions = anion_elements(elements)
-        try:
-            table = {e: pmg.core.Element(e) for e in elements}
-        except ValueError as exc:
-            raise DataFormatError(f"the structure has a species that is not an element ({exc})") from exc
-        masses = {e: float(el.atomic_mass) for e, el in table.items()}
-        atomic_r = {e: _radius(el.atomic_radius) for e, el in table.items()}
-        ionic_r = {e: _radius(el.average_anionic_radius if e in anions else el.average_cationic_radius)
-                   for e, el in table.items()}
-        ionic_r = {e: r if r > 0 else atomic_r[e] for e, r in ionic_r.items()}
+        cols = {e: element_index(e) for e in elements}
+        if any(i < 0 for i in cols.values()):
+            bad = next(e for e, i in cols.items() if i < 0)
+            raise DataFormatError(f"the structure has a species that is not an element ({bad!r})")
+        tab = element_table()
+        masses = {e: float(tab["mass"][i]) for e, i in cols.items()}
+        atomic_r = {e: float(tab["atomic"][i]) for e, i in cols.items()}
+        ionic_r = dict(zip(cols, ionic_radii(list(cols.values()), [e in anions for e in cols]).tolist(), strict=True))
         n_sites = len(s)
         occ_total = np.array([sum(a) for a in amounts])
         occ_li = np.array([sum(a for e, a in zip(es, am, strict=True) if e == "Li")
