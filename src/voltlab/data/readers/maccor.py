@@ -472,6 +472,8 @@ def _parse_datetime(
     if nonempty.empty:
         return pd.Series(pd.NaT, index=s.index), None
     sample = pd.concat([nonempty.head(200), nonempty.tail(200)])
+    first: tuple[str, ...]
+    second: tuple[str, ...]
     if dayfirst is None:
         first, second = (
             (_DATE_FORMATS_DAY_FIRST, _DATE_FORMATS_MONTH_FIRST)
