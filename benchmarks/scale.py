@@ -17,7 +17,7 @@ What one run measures
    (``scheduler=`` its address: the same code path as a remote cluster). Each worker
    imports ``voltlab.features`` and featurises one formula before the clock (~0.8 s, once
    per worker). The two results are checked to be identical. The same partitions written to
-   Parquet by the workers (``featurize_to_parquet``) run as ``--parquet-repeats`` (default 3)
+   Parquet by the workers (``featurize_to_parquet``) run as ``--parquet-repeats`` (default 5)
    interleaved pairs, the median pair reported (see the sweep for why).
 2. **Simulation sweep.** ``--n-protocols`` (default 256) single-particle-model (SPM,
    Chen2020) 2C discharges to 3.0 V from full, one per point of a 16 x 16 grid of negative
@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="100,000 formulas and 16 protocols")
     ap.add_argument("--skip-sweep", action="store_true")
     ap.add_argument("--sweep-repeats", type=int, default=5, help="interleaved (1, 2)-worker sweep pairs")
-    ap.add_argument("--parquet-repeats", type=int, default=3, help="interleaved pairs of the Parquet featurisation")
+    ap.add_argument("--parquet-repeats", type=int, default=5, help="interleaved pairs of the Parquet featurisation")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args(argv)
     if args.quick:

@@ -181,9 +181,37 @@ def test_every_task_once_when_a_worker_is_killed_mid_sweep(doomed_cluster, chunk
     assert cluster["pids"]["w1"] in pids
 
 
+def _square_and_heap_use(x: int) -> tuple[int, str | None, int | None]:
+    """x squared, the worker's MALLOC_TRIM_THRESHOLD_, and whether a 1 MiB array is its own mmap
+    (glibc's ``mallinfo2().hblks`` delta; None off glibc)."""
+    import ctypes
+    import platform
+
+    import numpy as np
+
+    trim = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    if platform.libc_ver()[0] != "glibc":
+        return x * x, trim, None
+
+    class Info(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                    "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = Info
+    before = libc.mallinfo2().hblks
+    a = np.ones(2**17)
+    return x * x, trim, int(libc.mallinfo2().hblks - before) + 0 * int(a[0])
+
+
 def test_local_cluster_backend():
-    out = sorted(r for _, r, _ in parallel_map(_square, [1, 2, 3, 4], backend="dask", workers=2))
-    assert out == [1, 4, 9, 16]
+    """A LocalCluster (with nannies, which set MALLOC_TRIM_THRESHOLD_=65536 on their workers): the
+    results, and numpy temporaries served from the heap there all the same (voltlab._malloc)."""
+    out = sorted(r for _, r, _ in parallel_map(_square_and_heap_use, [1, 2, 3, 4], backend="dask", workers=2))
+    assert [r[0] for r in out] == [1, 4, 9, 16]
+    assert {r[1] for r in out} == {"65536"}
+    if out[0][2] is not None:
+        assert [r[2] for r in out] == [0, 0, 0, 0]
 
 
 def test_store_ingest_parses_on_the_workers(cluster, tmp_path, tiny_cycles):

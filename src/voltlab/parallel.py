@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from typing import Any, Literal, TypeVar
 
+from voltlab import _malloc
 from voltlab.errors import DependencyError, VoltlabError
 
 __all__ = ["SCHEDULER_ENV", "default_workers", "parallel_map", "resolve_scheduler"]
@@ -191,7 +192,10 @@ def _chunks(n_items: int, chunksize: int | None, threads: int) -> list[range]:
 def _run_chunk(func: Callable[[T], R], retries: int, chunk: list[T],
                travels: bool = True) -> list[tuple[R | None, BaseException | None]]:
     """One task: ``func`` on each item of the chunk, each error caught (and retried) per item;
-    ``travels``: the results go back through pickle (another process), so must the errors."""
+    ``travels``: the task runs in another process (a pool or Dask worker) and its results go back
+    through pickle, so must the errors; there the allocator is set for numpy (:mod:`voltlab._malloc`)."""
+    if travels:
+        _malloc.tune_for_numpy()
     out: list[tuple[R | None, BaseException | None]] = []
     for item in chunk:
         for attempt in range(retries + 1):
@@ -201,6 +205,8 @@ def _run_chunk(func: Callable[[T], R], retries: int, chunk: list[T],
             except Exception as exc:  # noqa: BLE001 - reported to the caller per item
                 if attempt == retries:
                     out.append((None, _picklable(exc) if travels else exc))
+    if travels:
+        _malloc.release_free_memory()
     return out
 
 

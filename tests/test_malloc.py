@@ -1,0 +1,102 @@
+"""voltlab._malloc: the glibc mmap threshold on workers whose environment froze it (Dask's nanny).
+
+Each check runs in a fresh Python process, since the setting is process-wide and made once. Whether a
+1 MiB numpy array is its own ``mmap`` is read from ``mallinfo2().hblks`` (blocks served by mmap).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+                                reason="the allocator setting exists only on glibc (Linux)")
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+PROBE = r"""
+import ctypes, json, sys
+import numpy as np
+
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = Info
+
+def mmapped_while_alive() -> int:
+    before = libc.mallinfo2().hblks
+    a = np.ones(2**17)  # 1 MiB
+    during = libc.mallinfo2().hblks
+    del a
+    return during - before
+
+from voltlab import _malloc
+if len(sys.argv) > 1:  # through parallel_map's process pool, this process left as it started
+    from voltlab.parallel import parallel_map
+    import probe_helper
+    out = {"worker": sorted(r for _, r, _ in parallel_map(probe_helper.worker_probe, [0, 1], workers=2))}
+else:
+    out = {"before": [mmapped_while_alive(), mmapped_while_alive()], "tuned": _malloc.tune_for_numpy()}
+    out["after"] = mmapped_while_alive()
+    _malloc.release_free_memory()
+    out["again"] = _malloc.tune_for_numpy()
+print(json.dumps(out))
+"""
+
+HELPER = r"""
+def worker_probe(_):
+    import ctypes
+    import numpy as np
+    class Info(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                    "fsmblks", "uordblks", "fordblks", "keepcost")]
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = Info
+    before = libc.mallinfo2().hblks
+    a = np.ones(2**17)
+    return int(libc.mallinfo2().hblks - before)
+"""
+
+
+def _probe(tmp_path: Path, env_extra: dict[str, str], *args: str) -> dict:
+    (tmp_path / "probe_helper.py").write_text(HELPER)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env.update(env_extra, PYTHONPATH=os.pathsep.join([SRC, str(tmp_path)]))
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_dask_trim_setting_is_undone_for_numpy_temporaries(tmp_path):
+    """With Dask's MALLOC_TRIM_THRESHOLD_=65536 every 1 MiB array is an mmap of its own; after the
+    tuning it comes from the heap, and the tuning is made once."""
+    out = _probe(tmp_path, {"MALLOC_TRIM_THRESHOLD_": "65536"})
+    assert out == {"before": [1, 1], "tuned": True, "after": 0, "again": True}
+
+
+def test_nothing_changes_without_a_fixed_threshold(tmp_path):
+    """A plain process keeps glibc's dynamic threshold, nothing to undo: the first 1 MiB array is an
+    mmap, and freeing it raised the threshold, so the next comes from the heap."""
+    out = _probe(tmp_path, {})
+    assert out == {"before": [1, 0], "tuned": False, "after": 0, "again": False}
+
+
+def test_an_explicit_mmap_threshold_wins(tmp_path):
+    """A user who set MALLOC_MMAP_THRESHOLD_ keeps it: 512 KiB stays, so 1 MiB is still an mmap."""
+    out = _probe(tmp_path, {"MALLOC_TRIM_THRESHOLD_": "65536", "MALLOC_MMAP_THRESHOLD_": "524288"})
+    assert out == {"before": [1, 1], "tuned": False, "after": 1, "again": False}
+
+
+def test_parallel_map_workers_are_tuned(tmp_path):
+    """Process-pool tasks of parallel_map, in workers that inherited the trim setting, allocate a
+    1 MiB array from the heap: the setting is made in the worker before the task runs."""
+    out = _probe(tmp_path, {"MALLOC_TRIM_THRESHOLD_": "65536"}, "pool")
+    assert out == {"worker": [0, 0]}
