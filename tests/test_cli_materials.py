@@ -200,3 +200,91 @@ def test_train_and_predict_with_cell_features(shared_file, tmp_path):
     res = runner.invoke(materials_app, ["predict", str(bare), "--model", str(model), "--formula-column",
                                         "composition", "--out", str(preds)])
     assert res.exit_code != 0 and "missing the cell contents" in str(res.exception)
+
+
+@pytest.fixture(scope="module")
+def electrode_pairs(shared_file, tmp_path_factory):
+    """Every 12th Li electrode of the MP export with both formulas."""
+    from voltlab.data.datasets import load_mp_insertion_electrodes
+
+    df = load_mp_insertion_electrodes(
+        shared_file("materials_project_insertion_electrodes", "mp_batteries.csv"), working_ion="Li")
+    part = df.iloc[::12].reset_index(drop=True)
+    out = pd.DataFrame({"discharged": part["formula_discharge"], "charged": part["formula_charge"],
+                        "average_voltage_volt": part["average_voltage_volt"]})
+    path = tmp_path_factory.mktemp("pairs") / "pairs.csv"
+    out.to_csv(path, index=False)
+    return path
+
+
+def test_electrode_pairs_featurize_train_predict_explain(electrode_pairs, tmp_path):
+    """--charged-column: host + change features; the card records the column and predict/explain rebuild
+    them; predictions equal the library's on the same features."""
+    from voltlab.features import ElectrodePairFeaturizer
+
+    runner = CliRunner()
+    feats = tmp_path / "f.csv"
+    res = runner.invoke(materials_app, ["featurize", str(electrode_pairs), "--formula-column", "discharged",
+                                        "--charged-column", "charged", "--out", str(feats)])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(feats)
+    src = pd.read_csv(electrode_pairs)
+    assert list(table.columns[:2]) == ["discharged", "charged"] and table.shape[1] == 2 + 286
+    assert f"{len(src)} rows x 286 features" in res.output
+    lib = ElectrodePairFeaturizer().featurize_many(zip(src["discharged"], src["charged"], strict=True))
+    np.testing.assert_allclose(table.iloc[:, 2:].to_numpy(), lib.to_numpy(), rtol=1e-12)
+
+    model = tmp_path / "pair.json"
+    res = runner.invoke(materials_app, ["train", str(electrode_pairs), "--target", "average_voltage_volt", "--unit",
+                                        "V", "--formula-column", "discharged", "--charged-column", "charged",
+                                        "--method", "lightgbm", "--split", "random", "--no-learning-curve",
+                                        "--out", str(model)])
+    assert res.exit_code == 0, res.output
+    card = json.loads(model.read_text())["card"]
+    assert card["charged_column"] == "charged" and card["n_features"] == 286
+    assert card["feature_labels"][0].startswith("host_") and card["feature_labels"][-1].startswith("change_")
+    assert 0 < card["metrics"]["test_mae"] < 1.2
+
+    preds = tmp_path / "p.csv"
+    res = runner.invoke(materials_app, ["predict", str(electrode_pairs), "--model", str(model), "--formula-column",
+                                        "discharged", "--out", str(preds)])
+    assert res.exit_code == 0, res.output
+    p = pd.read_csv(preds)
+    assert list(p.columns) == ["discharged", "charged", "predicted_average_voltage_volt", "lower", "upper"]
+    np.testing.assert_allclose(p["predicted_average_voltage_volt"], PropertyRegressor.load(model).predict(
+        lib.to_numpy()), rtol=1e-9)
+    imp = tmp_path / "imp.csv"
+    res = runner.invoke(materials_app, ["explain", "--model", str(model), str(electrode_pairs), "--formula-column",
+                                        "discharged", "--out", str(imp)])
+    assert res.exit_code == 0, res.output
+    assert len(pd.read_csv(imp)) == 286
+
+
+def test_electrode_pair_errors(electrode_pairs, electrodes, tmp_path):
+    runner = CliRunner()
+    base = ["featurize", str(electrode_pairs), "--formula-column", "discharged"]
+    res = runner.invoke(materials_app, [*base, "--charged-column", "nope", "--out", str(tmp_path / "f.csv")])
+    assert isinstance(res.exception, SchemaError) and "--charged-column" in str(res.exception)
+    assert "nope" in str(res.exception)
+    res = runner.invoke(materials_app, [*base, "--charged-column", "charged", "--cell", "--out",
+                                        str(tmp_path / "f.csv")])
+    assert isinstance(res.exception, DataFormatError) and "cannot be combined" in str(res.exception)
+    res = runner.invoke(materials_app, [*base, "--charged-column", "charged", "--out", str(tmp_path / "folder")])
+    assert "--charged-column writes one table" in str(res.exception)
+    # a one-formula model refuses --charged-column
+    model = tmp_path / "one.json"
+    res = runner.invoke(materials_app, ["train", str(electrodes), "--target", "average_voltage_volt", "--split",
+                                        "random", "--no-learning-curve", "--out", str(model)])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(materials_app, ["predict", str(electrode_pairs), "--model", str(model), "--formula-column",
+                                        "discharged", "--charged-column", "charged", "--out", str(tmp_path / "p.csv")])
+    assert isinstance(res.exception, DataFormatError) and "electrode models" in str(res.exception)
+    # a bad charged formula: NaN features, reported, the row left empty in predictions
+    bad = tmp_path / "bad.csv"
+    df = pd.read_csv(electrode_pairs).head(20)
+    df.loc[3, "charged"] = "Qq2O"
+    df.to_csv(bad, index=False)
+    res = runner.invoke(materials_app, ["featurize", str(bad), "--formula-column", "discharged", "--charged-column",
+                                        "charged", "--out", str(tmp_path / "b.csv")])
+    assert res.exit_code == 0 and "1 unparseable formulas" in " ".join(res.output.split())
+    assert pd.read_csv(tmp_path / "b.csv").iloc[3, 2:].isna().all()

@@ -30,6 +30,11 @@ console = Console()
 
 FormulaOption = Annotated[str, typer.Option("--formula-column", "-f", help="Column holding the formulas.")]
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Model file (.json) from 'voltlab train'.")]
+_CHARGED_HELP = (
+    "Column of the charged (delithiated) formula of insertion electrodes: the formula column is then the "
+    "discharged state, and the features are ElectrodePairFeaturizer's host (charged) + change "
+    "(discharged - charged), 286 in all; the representation that predicts average voltage best here "
+    "(benchmarks/electrode_voltage.py).")
 
 
 class Method(StrEnum):
@@ -101,13 +106,24 @@ def _column(df: pd.DataFrame, name: str, path: Path, option: str) -> Any:
     return df[name]
 
 
-def _features(df: pd.DataFrame, formula_column: str, path: Path, *, cell: bool = False
-              ) -> tuple[pd.DataFrame, list[str]]:
+def _features(df: pd.DataFrame, formula_column: str, path: Path, *, cell: bool = False,
+              charged_column: str | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Magpie features of the formula column (NaN rows for unparseable formulas), with the cell features
-    of the lattice columns after them when ``cell``."""
+    of the lattice columns after them when ``cell``; with ``charged_column``, the formula column is an
+    electrode's discharged state and the features are ElectrodePairFeaturizer's host + change."""
     from voltlab.features import MagpieFeaturizer
 
     formulas = _column(df, formula_column, path, "--formula-column").astype(str)
+    if charged_column is not None:
+        if cell:
+            raise DataFormatError("--cell and --charged-column cannot be combined: the cell features describe "
+                                  "one structure, an electrode has two states", path=path)
+        from voltlab.features import ElectrodePairFeaturizer
+
+        charged = _column(df, charged_column, path, "--charged-column").astype(str)
+        feats = ElectrodePairFeaturizer().featurize_many(zip(formulas, charged, strict=True), ignore_errors=True)
+        _check_some_parsed(feats.attrs["errors"], len(df), path, f"{formula_column}/{charged_column}")
+        return feats, list(formulas)
     feats = MagpieFeaturizer().featurize_many(formulas, ignore_errors=True)
     _check_some_parsed(feats.attrs["errors"], len(df), path, formula_column)
     if cell:
@@ -161,16 +177,19 @@ def featurize(
         "concentration, non-integer contents) from the columns a_angstrom, b_angstrom, c_angstrom, alpha_degree, "
         "beta_degree, gamma_degree, the cell contents (cell_composition, or the formula column with "
         "formula_units_per_cell) and optionally space_group_number. Table output only."))] = False,
+    charged_column: Annotated[str | None, typer.Option("--charged-column", help=_CHARGED_HELP + (
+        " Table output only."))] = None,
 ) -> None:
     """Magpie composition features (143 per formula, units in the names) of every row; with --cell, also
-    unit-cell features from lattice columns."""
+    unit-cell features from lattice columns; with --charged-column, electrode host + change features."""
     from voltlab.parallel import resolve_scheduler
 
     df = read_table(table)
     formulas = _column(df, formula_column, table, "--formula-column").astype(str).tolist()
     address = resolve_scheduler(scheduler)
-    if cell and (out.suffix.lower() not in (".csv", ".parquet", ".pq") or workers > 1 or address is not None):
-        raise DataFormatError("--cell writes one table in this process: give --out a .csv or .parquet file "
+    one_table = "--cell" if cell else "--charged-column" if charged_column is not None else None
+    if one_table and (out.suffix.lower() not in (".csv", ".parquet", ".pq") or workers > 1 or address is not None):
+        raise DataFormatError(f"{one_table} writes one table in this process: give --out a .csv or .parquet file "
                               "(not a folder), and no --workers or scheduler", path=out)
     if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
         n_rows, n_features, bad = _featurize_folder(formulas, out, formula_column, workers, address,
@@ -180,11 +199,14 @@ def featurize(
         if workers > 1 or address is not None:
             feats = _featurize_parallel(formulas, workers, address, partition_size)
         else:
-            feats, formulas = _features(df, formula_column, table, cell=cell)
+            feats, formulas = _features(df, formula_column, table, cell=cell, charged_column=charged_column)
         _check_some_parsed(feats.attrs.get("errors", {}), len(formulas), table, formula_column)
         feats.insert(0, formula_column, formulas)
+        if charged_column is not None:
+            feats.insert(1, charged_column, df[charged_column].astype(str).tolist())
         write_table(feats, out)
-        n_rows, n_features, bad, where = len(feats), feats.shape[1] - 1, feats.attrs.get("errors", {}), str(out)
+        n_rows, n_features = len(feats), feats.shape[1] - (2 if charged_column is not None else 1)
+        bad, where = feats.attrs.get("errors", {}), str(out)
     console.print(f"{n_rows} rows x {n_features} features -> {where}"
                   + (f" ({len(bad)} unparseable formulas have NaN features)" if bad else ""))
 
@@ -277,6 +299,8 @@ def train(
     cell: Annotated[bool, typer.Option("--cell", help=(
         "Also use the CellFeaturizer features of the lattice columns (see `voltlab featurize --cell`); "
         "predict and explain then need those columns too (the model card says so)."))] = False,
+    charged_column: Annotated[str | None, typer.Option("--charged-column", help=_CHARGED_HELP + (
+        " The model card records it; predict and explain then read the same column."))] = None,
 ) -> None:
     """Fit a property model on the training split, report held-out metrics, write model + report."""
     import numpy as np
@@ -288,7 +312,7 @@ def train(
 
     df = read_table(table)
     y_all = pd.to_numeric(_column(df, target, table, "--target"), errors="coerce").to_numpy(dtype=np.float64)
-    feats, formulas = _features(df, formula_column, table, cell=cell)
+    feats, formulas = _features(df, formula_column, table, cell=cell, charged_column=charged_column)
     keep = np.isfinite(y_all) & _parsed(feats)
     if keep.sum() < 10:
         raise DataFormatError(f"only {int(keep.sum())} rows have a numeric target and a parseable formula; need "
@@ -309,9 +333,12 @@ def train(
         "data_source": str(table), "target": target, "target_unit": unit, "formula_column": formula_column,
         "n_rows": len(df), "n_train": int(tr.size), "n_test": int(te.size), "split": split_text,
         "method": method.value, "interval": interval.value, "coverage": coverage, "seed": seed,
-        "features": "MagpieFeaturizer (voltlab.features), 143 composition features" + (
-            f", and {X.shape[1] - 143} CellFeaturizer cell features of the lattice columns" if cell else ""),
-        "cell_features": cell, "n_features": X.shape[1],
+        "features": (f"ElectrodePairFeaturizer (voltlab.features), {X.shape[1]} features: MagpieFeaturizer of "
+                     f"the charged formula ({charged_column!r}, host_) and discharged - charged ({formula_column!r}, "
+                     "change_)") if charged_column is not None else (
+            "MagpieFeaturizer (voltlab.features), 143 composition features" + (
+                f", and {X.shape[1] - 143} CellFeaturizer cell features of the lattice columns" if cell else "")),
+        "cell_features": cell, "charged_column": charged_column, "n_features": X.shape[1],
         "metrics": metrics, "feature_labels": list(feats.columns), "voltlab_version": __version__,
         "versions": _versions(), "train_formulas": [formulas[i] for i in tr],
     }
@@ -324,6 +351,17 @@ def train(
     console.print(f"{method.value}: held-out MAE {metrics['test_mae']:.4g} {unit}, R² {metrics['test_r2']:.3f}, "
                   f"{coverage:.0%} interval coverage {metrics['test_coverage']:.2f} ({te.size} rows; {split_text})")
     console.print(f"model: {out_path}\nreport: {rep}")
+
+
+def _model_features(m: Any, df: pd.DataFrame, formula_column: str, path: Path, charged_column: str | None
+                    ) -> tuple[pd.DataFrame, list[str]]:
+    """The features a loaded model was trained on (its card says which), for the rows of ``df``."""
+    charged = charged_column or m.card_.get("charged_column")
+    if charged_column is not None and not m.card_.get("charged_column"):
+        raise DataFormatError("--charged-column is for electrode models (trained with --charged-column); this "
+                              "model takes one formula per row", path=path)
+    return _features(df, formula_column, path, cell=bool(m.card_.get("cell_features", False)),
+                     charged_column=charged or None)
 
 
 def _load(model: Path) -> Any:
@@ -341,6 +379,8 @@ def predict(
         "predictions.csv"),
     formula_column: FormulaOption = "formula",
     coverage: Annotated[float | None, typer.Option(help="Interval coverage (default: the model card's).")] = None,
+    charged_column: Annotated[str | None, typer.Option("--charged-column", help=(
+        "Charged-formula column of an electrode model (default: the one named in the model card)."))] = None,
 ) -> None:
     """Predict the model's target (with an interval) for every formula of a table."""
     import numpy as np
@@ -348,7 +388,7 @@ def predict(
 
     m = _load(model)
     df = read_table(table)
-    feats, formulas = _features(df, formula_column, table, cell=bool(m.card_.get("cell_features", False)))
+    feats, formulas = _model_features(m, df, formula_column, table, charged_column)
     if list(feats.columns) != m.feature_labels_:
         raise DataFormatError("the model was trained on other features; retrain it with this voltlab", path=model)
     cov = float(coverage if coverage is not None else m.card_.get("coverage", 0.9))
@@ -360,6 +400,9 @@ def predict(
         lo[ok], hi[ok] = m.predict_interval(X[ok], cov)
     name = str(m.card_.get("target", "property"))
     res = pd.DataFrame({formula_column: formulas, f"predicted_{name}": pred, "lower": lo, "upper": hi})
+    charged = charged_column or m.card_.get("charged_column")
+    if charged:
+        res.insert(1, charged, df[charged].astype(str).tolist())
     res.attrs["coverage"] = cov
     write_table(res, out)
     console.print(f"{int(ok.sum())} predictions ({cov:.0%} intervals) -> {out}"
@@ -374,6 +417,8 @@ def explain_command(
         "importance.csv"),
     formula_column: FormulaOption = "formula",
     top: Annotated[int, typer.Option(help="Features to print.")] = 10,
+    charged_column: Annotated[str | None, typer.Option("--charged-column", help=(
+        "Charged-formula column of an electrode model (default: the one named in the model card)."))] = None,
 ) -> None:
     """Mean |SHAP| per feature (target units), largest first."""
     import numpy as np
@@ -385,7 +430,7 @@ def explain_command(
     if table is None:
         X = m.train_X_
     else:
-        feats, _ = _features(read_table(table), formula_column, table, cell=bool(m.card_.get("cell_features", False)))
+        feats, _ = _model_features(m, read_table(table), formula_column, table, charged_column)
         X = feats.to_numpy(dtype=np.float64)[_parsed(feats)]
     imp = explain(m, X, feature_labels=m.feature_labels_)
     write_table(pd.DataFrame({"feature": imp.index, "mean_abs_shap": imp.to_numpy()}), out)

@@ -26,6 +26,9 @@ from voltlab.features.cycling import (  # Severson et al. 2019 early-life featur
     severson_early_cycles,
     summary_sequences,
 )
+from voltlab.features.electrode import (
+    ElectrodePairFeaturizer,  # insertion electrodes: host (charged) + change (discharged - charged)
+)
 from voltlab.features.protocol import (  # charging-policy (protocol) features: design inputs
     PROTOCOL_FEATURES,
     ChargingPolicy,
@@ -46,6 +49,7 @@ __all__ = [
     "DeltaQFeaturizer",
     "DischargeCapacityFeaturizer",
     "EarlyCycleData",
+    "ElectrodePairFeaturizer",
     "ICAPeakFeaturizer",
     "MagpieFeaturizer",
     "SeversonFeaturizer",
