@@ -269,6 +269,8 @@ def test_electrode_pair_errors(electrode_pairs, electrodes, tmp_path):
     res = runner.invoke(materials_app, [*base, "--charged-column", "charged", "--cell", "--out",
                                         str(tmp_path / "f.csv")])
     assert isinstance(res.exception, DataFormatError) and "cannot be combined" in str(res.exception)
+    res = runner.invoke(materials_app, [*base, "--charged-column", "discharged", "--out", str(tmp_path / "f.csv")])
+    assert isinstance(res.exception, DataFormatError) and "both 'discharged'" in str(res.exception)
     res = runner.invoke(materials_app, [*base, "--charged-column", "charged", "--out", str(tmp_path / "folder")])
     assert "--charged-column writes one table" in str(res.exception)
     # a one-formula model refuses --charged-column

@@ -118,6 +118,10 @@ def _features(df: pd.DataFrame, formula_column: str, path: Path, *, cell: bool =
         if cell:
             raise DataFormatError("--cell and --charged-column cannot be combined: the cell features describe "
                                   "one structure, an electrode has two states", path=path)
+        if charged_column == formula_column:
+            raise DataFormatError(f"--charged-column and --formula-column are both {formula_column!r}; the "
+                                  "formula column is the discharged state, give the charged one's column",
+                                  path=path, column=charged_column)
         from voltlab.features import ElectrodePairFeaturizer
 
         charged = _column(df, charged_column, path, "--charged-column").astype(str)
