@@ -229,8 +229,8 @@ def test_electrode_pairs_featurize_train_predict_explain(electrode_pairs, tmp_pa
     assert res.exit_code == 0, res.output
     table = pd.read_csv(feats)
     src = pd.read_csv(electrode_pairs)
-    assert list(table.columns[:2]) == ["discharged", "charged"] and table.shape[1] == 2 + 286
-    assert f"{len(src)} rows x 286 features" in res.output
+    assert list(table.columns[:2]) == ["discharged", "charged"] and table.shape[1] == 2 + 292
+    assert f"{len(src)} rows x 292 features" in res.output
     lib = ElectrodePairFeaturizer().featurize_many(zip(src["discharged"], src["charged"], strict=True))
     np.testing.assert_allclose(table.iloc[:, 2:].to_numpy(), lib.to_numpy(), rtol=1e-12)
 
@@ -241,8 +241,9 @@ def test_electrode_pairs_featurize_train_predict_explain(electrode_pairs, tmp_pa
                                         "--out", str(model)])
     assert res.exit_code == 0, res.output
     card = json.loads(model.read_text())["card"]
-    assert card["charged_column"] == "charged" and card["n_features"] == 286
-    assert card["feature_labels"][0].startswith("host_") and card["feature_labels"][-1].startswith("change_")
+    assert card["charged_column"] == "charged" and card["n_features"] == 292
+    assert card["feature_labels"][0].startswith("host_magpie") and card["feature_labels"][285].startswith("change_")
+    assert card["feature_labels"][286] == "redox_ionization_energy_ev"
     assert 0 < card["metrics"]["test_mae"] < 1.2
 
     preds = tmp_path / "p.csv"
@@ -257,7 +258,7 @@ def test_electrode_pairs_featurize_train_predict_explain(electrode_pairs, tmp_pa
     res = runner.invoke(materials_app, ["explain", "--model", str(model), str(electrode_pairs), "--formula-column",
                                         "discharged", "--out", str(imp)])
     assert res.exit_code == 0, res.output
-    assert len(pd.read_csv(imp)) == 286
+    assert len(pd.read_csv(imp)) == 292
 
 
 def test_electrode_pair_errors(electrode_pairs, electrodes, tmp_path):

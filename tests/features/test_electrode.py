@@ -9,17 +9,30 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voltlab.errors import DataFormatError
-from voltlab.features import ElectrodePairFeaturizer, MagpieFeaturizer
+from voltlab.features import REDOX_FEATURES, ElectrodePairFeaturizer, MagpieFeaturizer, RedoxFeaturizer
 
 
-def test_labels_host_then_change_of_every_magpie_feature():
+def test_labels_host_then_change_of_every_magpie_feature_then_redox():
     f = ElectrodePairFeaturizer()
     base = MagpieFeaturizer().feature_labels()
     labels = f.feature_labels()
-    assert len(labels) == 286 and labels[:143] == [f"host_{b}" for b in base]
-    assert labels[143:] == [f"change_{b}" for b in base]
+    assert len(labels) == 292 and labels[:143] == [f"host_{b}" for b in base]
+    assert labels[143:286] == [f"change_{b}" for b in base] and labels[286:] == list(REDOX_FEATURES)
     assert "change_magpie_mean_electronegativity_pauling" in labels
-    assert f.citations() and "ward" in f.citations()[0]
+    assert len(f.citations()) == 2 and "ward" in f.citations()[0] and "pymatgen" in f.citations()[1]
+    bare = ElectrodePairFeaturizer(redox=False)
+    assert bare.feature_labels() == labels[:286] and len(bare.citations()) == 1
+
+
+def test_redox_columns_are_the_redox_featurizer():
+    pairs = [("LiFePO4", "FePO4"), ("LiAl", "Al"), ("NaCoO2", "CoO2")]
+    got = ElectrodePairFeaturizer(ion="Na").featurize_many(pairs)
+    ref = RedoxFeaturizer(ion="Na").featurize_many(pairs)
+    np.testing.assert_array_equal(got[list(REDOX_FEATURES)].to_numpy(), ref.to_numpy())
+    assert got.attrs["no_oxidation_states"] == [1]  # LiAl: no charge-balanced states
+    assert np.isnan(got["redox_electrons_per_ion"].iloc[0])  # no Na leaves LiFePO4
+    np.testing.assert_array_equal(got.iloc[:, :286].to_numpy(),
+                                  ElectrodePairFeaturizer(redox=False).featurize_many(pairs).to_numpy())
 
 
 def test_lifepo4_by_hand():
@@ -39,7 +52,7 @@ def test_lifepo4_by_hand():
 def test_equals_magpie_of_each_side_rearranged():
     pairs = [("LiCoO2", "CoO2"), ("Li2MnO3", "MnO3"), ("NaFePO4", "FePO4"), ("Li3V2(PO4)3", "V2(PO4)3"),
              ("LiNi0.8Co0.1Mn0.1O2", "Ni0.8Co0.1Mn0.1O2")]
-    got = ElectrodePairFeaturizer().featurize_many(pairs, index=[p[0] for p in pairs])
+    got = ElectrodePairFeaturizer(redox=False).featurize_many(pairs, index=[p[0] for p in pairs])
     m = MagpieFeaturizer()
     dis = m.featurize_many([p[0] for p in pairs]).to_numpy()
     cha = m.featurize_many([p[1] for p in pairs]).to_numpy()
@@ -80,11 +93,11 @@ def test_bad_pairs_name_the_electrode_and_the_side():
 def test_ignore_errors_gives_nan_rows_and_keeps_the_messages():
     df = ElectrodePairFeaturizer().featurize_many([("LiCoO2", "CoO2"), ("Li", "Zz"), ("LiMn2O4", "Mn2O4")],
                                                   ignore_errors=True)
-    assert df.shape == (3, 286)
+    assert df.shape == (3, 292)
     assert np.isnan(df.iloc[1]).all() and np.isfinite(df.iloc[[0, 2]].to_numpy()).all()
     assert list(df.attrs["errors"]) == [1] and df.attrs["errors"][1].startswith("charged formula: 'Zz'")
     empty = ElectrodePairFeaturizer().featurize_many([])
-    assert empty.shape == (0, 286)
+    assert empty.shape == (0, 292)
 
 
 def test_mp_electrodes_match_the_benchmark_representation(shared_file):
@@ -94,8 +107,8 @@ def test_mp_electrodes_match_the_benchmark_representation(shared_file):
 
     df = load_mp_insertion_electrodes(shared_file("materials_project_insertion_electrodes", "mp_batteries.csv"),
                                       working_ion="Li").iloc[::10]
-    got = ElectrodePairFeaturizer().featurize_many(zip(df["formula_discharge"], df["formula_charge"], strict=True),
-                                                   ignore_errors=True)
+    got = ElectrodePairFeaturizer(redox=False).featurize_many(
+        zip(df["formula_discharge"], df["formula_charge"], strict=True), ignore_errors=True)
     m = MagpieFeaturizer()
     dis = m.featurize_many(df["formula_discharge"], ignore_errors=True).to_numpy()
     cha = m.featurize_many(df["formula_charge"], ignore_errors=True).to_numpy()

@@ -33,7 +33,8 @@ ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Model file (.j
 _CHARGED_HELP = (
     "Column of the charged (delithiated) formula of insertion electrodes: the formula column is then the "
     "discharged state, and the features are ElectrodePairFeaturizer's host (charged) + change "
-    "(discharged - charged), 286 in all; the representation that predicts average voltage best here "
+    "(discharged - charged) and the 6 RedoxFeaturizer features (oxidation-state changes, the redox couple's "
+    "ionization energy), 292 in all: the representation that predicts average voltage best here "
     "(benchmarks/electrode_voltage.py).")
 
 
@@ -338,8 +339,8 @@ def train(
         "n_rows": len(df), "n_train": int(tr.size), "n_test": int(te.size), "split": split_text,
         "method": method.value, "interval": interval.value, "coverage": coverage, "seed": seed,
         "features": (f"ElectrodePairFeaturizer (voltlab.features), {X.shape[1]} features: MagpieFeaturizer of "
-                     f"the charged formula ({charged_column!r}, host_) and discharged - charged ({formula_column!r}, "
-                     "change_)") if charged_column is not None else (
+                     f"the charged formula ({charged_column!r}, host_), discharged - charged ({formula_column!r}, "
+                     "change_), and RedoxFeaturizer's redox_* features") if charged_column is not None else (
             "MagpieFeaturizer (voltlab.features), 143 composition features" + (
                 f", and {X.shape[1] - 143} CellFeaturizer cell features of the lattice columns" if cell else "")),
         "cell_features": cell, "charged_column": charged_column, "n_features": X.shape[1],

@@ -35,10 +35,15 @@ from voltlab.features.protocol import (  # charging-policy (protocol) features: 
     ChargingProtocolFeaturizer,
     parse_charging_policy,
 )
+from voltlab.features.redox import (  # electrode redox: oxidation-state changes, ionization energies
+    REDOX_FEATURES,
+    RedoxFeaturizer,
+)
 from voltlab.features.structure import StructureFeaturizer, read_structure  # crystal-structure descriptors
 
 __all__ = [
     "PROTOCOL_FEATURES",
+    "REDOX_FEATURES",
     "BaseFeaturizer",
     "CHGNetFeaturizer",
     "CellFeaturizer",
@@ -52,6 +57,7 @@ __all__ = [
     "ElectrodePairFeaturizer",
     "ICAPeakFeaturizer",
     "MagpieFeaturizer",
+    "RedoxFeaturizer",
     "SeversonFeaturizer",
     "StructureFeaturizer",
     "SummarySequences",

@@ -17,6 +17,10 @@ These are the same numbers as the two formulas' features side by side, rearrange
 gradient-boosted trees the rearrangement lowers the leave-cluster-out voltage MAE on the
 Materials Project Li electrodes from 0.646 to 0.597 V (XGBoost) and 0.643 to 0.603 V
 (LightGBM), 5 seeds (``benchmarks/electrode_voltage.py``).
+
+With ``redox=True`` (the default) the six :class:`~voltlab.features.RedoxFeaturizer` features
+follow (the redox couple's ionization energy, electrons per ion, anion redox, the host's cation
+oxidation states, from pymatgen's oxidation-state guesses): 292 features in all.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import pandas as pd
 from voltlab.errors import DataFormatError
 from voltlab.features.base import BaseFeaturizer
 from voltlab.features.composition import WARD_BIBTEX, MagpieFeaturizer
+from voltlab.features.redox import REDOX_FEATURES, RedoxFeaturizer
 
 __all__ = ["ElectrodePairFeaturizer"]
 
@@ -40,14 +45,19 @@ class ElectrodePairFeaturizer(BaseFeaturizer):
     """Host (charged-formula) and change (discharged - charged) Magpie features of insertion electrodes.
 
     Follows matminer's protocol for a featuriser of two inputs: ``featurize(discharged, charged)``,
-    ``feature_labels()`` (286: 143 ``host_`` then 143 ``change_``, units in the names; a change
-    has its feature's unit), ``citations()``.
+    ``feature_labels()`` (143 ``host_`` then 143 ``change_``, units in the names; a change
+    has its feature's unit; then the 6 redox features with ``redox``), ``citations()``.
 
     Parameters
     ----------
     n_electrons
         Electrons per formula unit for the Magpie theoretical-capacity feature (see
         :class:`~voltlab.features.MagpieFeaturizer`).
+    redox
+        Append :class:`~voltlab.features.RedoxFeaturizer`'s six features (needs pymatgen; about
+        5 ms per new formula for the oxidation-state guesses).
+    ion
+        The working ion of the redox features (``"Li"``, ``"Na"``, ...).
 
     Examples
     --------
@@ -57,20 +67,22 @@ class ElectrodePairFeaturizer(BaseFeaturizer):
     (0.0, 0.143)
     """
 
-    def __init__(self, n_electrons: float = 1.0) -> None:
+    def __init__(self, n_electrons: float = 1.0, redox: bool = True, ion: str = "Li") -> None:
         self.n_electrons = n_electrons
+        self.redox = redox
+        self.ion = ion
 
     def _magpie(self) -> MagpieFeaturizer:
         return MagpieFeaturizer(n_electrons=self.n_electrons)
 
     def feature_labels(self) -> list[str]:
-        """``host_<label>`` then ``change_<label>`` for each MagpieFeaturizer label."""
+        """``host_<label>`` then ``change_<label>`` for each MagpieFeaturizer label, then the redox ones."""
         base = self._magpie().feature_labels()
-        return [f"host_{b}" for b in base] + [f"change_{b}" for b in base]
+        return [f"host_{b}" for b in base] + [f"change_{b}" for b in base] + (list(REDOX_FEATURES) if self.redox else [])
 
     def citations(self) -> list[str]:
-        """Ward et al. 2016 (the Magpie features of both formulas)."""
-        return [WARD_BIBTEX]
+        """Ward et al. 2016 (the Magpie features of both formulas); pymatgen with ``redox``."""
+        return [WARD_BIBTEX, *(RedoxFeaturizer().citations() if self.redox else [])]
 
     def featurize(self, discharged: Any, charged: Any) -> list[float]:  # type: ignore[override]
         """Features of one electrode (see :meth:`feature_labels`).
@@ -90,7 +102,7 @@ class ElectrodePairFeaturizer(BaseFeaturizer):
     def featurize_many(  # type: ignore[override]
         self, items: Iterable[Sequence[Any]], *, ignore_errors: bool = False, index: Sequence[Any] | None = None
     ) -> pd.DataFrame:
-        """Features of many electrodes, shape (n_electrodes, 286).
+        """Features of many electrodes, shape (n_electrodes, 292), or 286 without ``redox``.
 
         Parameters
         ----------
@@ -99,6 +111,8 @@ class ElectrodePairFeaturizer(BaseFeaturizer):
         ignore_errors
             If True, an electrode with an invalid formula gets a row of NaN and its message
             (naming the side) is kept in ``df.attrs["errors"]`` (position -> message).
+            ``df.attrs["no_oxidation_states"]`` lists the electrodes whose redox features are NaN
+            because pymatgen found no oxidation states (intermetallics; not an error).
         index
             Row labels.
 
@@ -124,9 +138,18 @@ class ElectrodePairFeaturizer(BaseFeaturizer):
             k = min(errors)
             raise DataFormatError(f"electrode {k}: {errors[k]}; fix the formula or pass ignore_errors=True", row=k)
         charged = sides["charged"].to_numpy(dtype=np.float64)
-        values = np.hstack([charged, sides["discharged"].to_numpy(dtype=np.float64) - charged]) if pairs else (
-            np.zeros((0, len(self.feature_labels()))))
+        blocks = [charged, sides["discharged"].to_numpy(dtype=np.float64) - charged]
+        unassigned: list[int] = []
+        if self.redox:
+            ok = [k for k in range(len(pairs)) if k not in errors]
+            redox = np.full((len(pairs), len(REDOX_FEATURES)), np.nan)
+            got = RedoxFeaturizer(ion=self.ion).featurize_many([pairs[k] for k in ok])
+            redox[ok] = got.to_numpy()
+            unassigned = [ok[j] for j in got.attrs["no_oxidation_states"]]
+            blocks.append(redox)
+        values = np.hstack(blocks) if pairs else np.zeros((0, len(self.feature_labels())))
         values[sorted(errors)] = np.nan
         df = pd.DataFrame(values, columns=self.feature_labels(), index=list(index) if index is not None else None)
         df.attrs["errors"] = dict(sorted(errors.items()))
+        df.attrs["no_oxidation_states"] = unassigned
         return df
