@@ -231,6 +231,9 @@ def test_electrode_pairs_featurize_train_predict_explain(electrode_pairs, tmp_pa
     src = pd.read_csv(electrode_pairs)
     assert list(table.columns[:2]) == ["discharged", "charged"] and table.shape[1] == 2 + 292
     assert f"{len(src)} rows x 292 features" in res.output
+    lib_states = ElectrodePairFeaturizer().featurize_many(zip(src["discharged"], src["charged"], strict=True))
+    n_none = len(lib_states.attrs["no_oxidation_states"])
+    assert n_none > 0 and f"{n_none} electrodes have no charge-balanced oxidation states" in " ".join(res.output.split())
     lib = ElectrodePairFeaturizer().featurize_many(zip(src["discharged"], src["charged"], strict=True))
     np.testing.assert_allclose(table.iloc[:, 2:].to_numpy(), lib.to_numpy(), rtol=1e-12)
 

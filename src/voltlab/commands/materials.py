@@ -54,7 +54,7 @@ class SplitKind(StrEnum):
 
 class Interval(StrEnum):
     cv = "cv"
-    split = "split"
+    split_conformal = "split"  # not "split": that would shadow str.split
     native = "native"
 
 
@@ -196,6 +196,7 @@ def featurize(
     if one_table and (out.suffix.lower() not in (".csv", ".parquet", ".pq") or workers > 1 or address is not None):
         raise DataFormatError(f"{one_table} writes one table in this process: give --out a .csv or .parquet file "
                               "(not a folder), and no --workers or scheduler", path=out)
+    no_states = 0
     if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
         n_rows, n_features, bad = _featurize_folder(formulas, out, formula_column, workers, address,
                                                     partition_size, overwrite)
@@ -205,6 +206,7 @@ def featurize(
             feats = _featurize_parallel(formulas, workers, address, partition_size)
         else:
             feats, formulas = _features(df, formula_column, table, cell=cell, charged_column=charged_column)
+        no_states = len(feats.attrs.get("no_oxidation_states", []))
         _check_some_parsed(feats.attrs.get("errors", {}), len(formulas), table, formula_column)
         feats.insert(0, formula_column, formulas)
         if charged_column is not None:
@@ -214,6 +216,9 @@ def featurize(
         bad, where = feats.attrs.get("errors", {}), str(out)
     console.print(f"{n_rows} rows x {n_features} features -> {where}"
                   + (f" ({len(bad)} unparseable formulas have NaN features)" if bad else ""))
+    if charged_column is not None and no_states:
+        console.print(f"{no_states} electrodes have no charge-balanced oxidation states (alloys, intermetallics): "
+                      "their redox_* features are NaN")
 
 
 def _check_some_parsed(bad: dict[int, str], n_rows: int, path: Path, formula_column: str) -> None:
