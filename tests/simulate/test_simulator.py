@@ -203,7 +203,9 @@ def test_thermal_option_heats_the_cell():
 
 @pytest.mark.slow
 def test_okane2022_ec_sei_solver_failure_keeps_completed_cycles():
-    # The known PyBaMM failure: EC-reaction-limited SEI with porosity change stops the solver mid-run.
+    # The known PyBaMM failure: EC-reaction-limited SEI with porosity change clogs the negative electrode's
+    # pores mid-run. Depending on the CPU's floating point (seen on two hosts) the solver either fails or
+    # reaches PyBaMM's zero-porosity event first; both stop the run there, and both are reported.
     steps = ["Charge at 1C until 4.2 V", "Hold at 4.2 V until C/20", "Rest for 5 minutes",
              "Discharge at 1C until 2.5 V", "Rest for 5 minutes"]
     sim = Simulator("SPM", "OKane2022", steps, cycles=40, initial_soc=0.0, sei="ec reaction limited",
@@ -211,7 +213,8 @@ def test_okane2022_ec_sei_solver_failure_keeps_completed_cycles():
                     period_second=300.0)
     result = sim.solve(on_failure="return")
     failure = result.failure
-    assert failure is not None and "solver failed" in failure.reason
+    assert failure is not None
+    assert "solver failed" in failure.reason or "event: Zero negative electrode porosity cut-off" in failure.reason
     assert failure.step == steps[failure.step_number - 1]
     assert 10 < result.completed_cycles == failure.cycle - 1 < 40
     deg = result.degradation()

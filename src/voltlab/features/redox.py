@@ -205,7 +205,7 @@ class RedoxFeaturizer(BaseFeaturizer):
             except VoltlabError as exc:
                 if not ignore_errors:
                     raise
-                errors[k] = exc.message if hasattr(exc, "message") else str(exc)
+                errors[k] = exc.message
                 values = None
             if values is None and k not in errors:
                 unassigned.append(k)
