@@ -18,30 +18,19 @@ import pytest
 pytestmark = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
                                 reason="the allocator setting exists only on glibc (Linux)")
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+REPO = str(Path(__file__).resolve().parents[1])
+SRC = str(Path(REPO) / "src")
 
 PROBE = r"""
-import ctypes, json, sys
-import numpy as np
+import json, sys
 
-class Info(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                "fsmblks", "uordblks", "fordblks", "keepcost")]
-libc = ctypes.CDLL("libc.so.6")
-libc.mallinfo2.restype = Info
-
-def mmapped_while_alive() -> int:
-    before = libc.mallinfo2().hblks
-    a = np.ones(2**17)  # 1 MiB
-    during = libc.mallinfo2().hblks
-    del a
-    return during - before
-
+from tests._heap_probe import mmapped_while_alive
 from voltlab import _malloc
+
 if len(sys.argv) > 1:  # through parallel_map's process pool, this process left as it started
     from voltlab.parallel import parallel_map
-    import probe_helper
-    out = {"worker": sorted(r for _, r, _ in parallel_map(probe_helper.worker_probe, [0, 1], workers=2))}
+
+    out = {"worker": sorted(r for _, r, _ in parallel_map(mmapped_while_alive, [0, 1], workers=2))}
 else:
     out = {"before": [mmapped_while_alive(), mmapped_while_alive()], "tuned": _malloc.tune_for_numpy()}
     out["after"] = mmapped_while_alive()
@@ -50,25 +39,10 @@ else:
 print(json.dumps(out))
 """
 
-HELPER = r"""
-def worker_probe(_):
-    import ctypes
-    import numpy as np
-    class Info(ctypes.Structure):
-        _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                    "fsmblks", "uordblks", "fordblks", "keepcost")]
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallinfo2.restype = Info
-    before = libc.mallinfo2().hblks
-    a = np.ones(2**17)
-    return int(libc.mallinfo2().hblks - before)
-"""
-
 
 def _probe(tmp_path: Path, env_extra: dict[str, str], *args: str) -> dict:
-    (tmp_path / "probe_helper.py").write_text(HELPER)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    env.update(env_extra, PYTHONPATH=os.pathsep.join([SRC, str(tmp_path)]))
+    env.update(env_extra, PYTHONPATH=os.pathsep.join([SRC, REPO]))
     done = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True,
                           timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -182,26 +182,14 @@ def test_every_task_once_when_a_worker_is_killed_mid_sweep(doomed_cluster, chunk
 
 
 def _square_and_heap_use(x: int) -> tuple[int, str | None, int | None]:
-    """x squared, the worker's MALLOC_TRIM_THRESHOLD_, and whether a 1 MiB array is its own mmap
-    (glibc's ``mallinfo2().hblks`` delta; None off glibc)."""
-    import ctypes
+    """x squared, the worker's MALLOC_TRIM_THRESHOLD_, and whether a 1 MiB array is its own mmap (None
+    off glibc)."""
     import platform
 
-    import numpy as np
+    from tests._heap_probe import mmapped_while_alive
 
     trim = os.environ.get("MALLOC_TRIM_THRESHOLD_")
-    if platform.libc_ver()[0] != "glibc":
-        return x * x, trim, None
-
-    class Info(ctypes.Structure):
-        _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                    "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallinfo2.restype = Info
-    before = libc.mallinfo2().hblks
-    a = np.ones(2**17)
-    return x * x, trim, int(libc.mallinfo2().hblks - before) + 0 * int(a[0])
+    return x * x, trim, mmapped_while_alive() if platform.libc_ver()[0] == "glibc" else None
 
 
 def test_local_cluster_backend():
