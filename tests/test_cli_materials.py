@@ -18,13 +18,18 @@ from voltlab.models.property import PropertyRegressor, chemical_family  # noqa: 
 
 
 @pytest.fixture(scope="module")
-def electrodes(shared_file, tmp_path_factory):
-    """Every 15th Li electrode of the MP export (loader filter), as a formula / voltage CSV."""
+def mp_li(shared_file):
+    """The Li electrodes of the MP export (loader filter), read once for the module."""
     from voltlab.data.datasets import load_mp_insertion_electrodes
 
-    df = load_mp_insertion_electrodes(
+    return load_mp_insertion_electrodes(
         shared_file("materials_project_insertion_electrodes", "mp_batteries.csv"), working_ion="Li")
-    part = df.iloc[::15].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def electrodes(mp_li, tmp_path_factory):
+    """Every 15th Li electrode, as a formula / voltage CSV."""
+    part = mp_li.iloc[::15].reset_index(drop=True)
     out = pd.DataFrame({"formula": part["formula_discharge"], "average_voltage_volt": part["average_voltage_volt"],
                         "family": chemical_family(part["formula_discharge"])})
     path = tmp_path_factory.mktemp("mp") / "li.csv"
@@ -203,13 +208,9 @@ def test_train_and_predict_with_cell_features(shared_file, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def electrode_pairs(shared_file, tmp_path_factory):
-    """Every 12th Li electrode of the MP export with both formulas."""
-    from voltlab.data.datasets import load_mp_insertion_electrodes
-
-    df = load_mp_insertion_electrodes(
-        shared_file("materials_project_insertion_electrodes", "mp_batteries.csv"), working_ion="Li")
-    part = df.iloc[::12].reset_index(drop=True)
+def electrode_pairs(mp_li, tmp_path_factory):
+    """Every 12th Li electrode with both formulas."""
+    part = mp_li.iloc[::12].reset_index(drop=True)
     out = pd.DataFrame({"discharged": part["formula_discharge"], "charged": part["formula_charge"],
                         "average_voltage_volt": part["average_voltage_volt"]})
     path = tmp_path_factory.mktemp("pairs") / "pairs.csv"

@@ -34,7 +34,7 @@ import pandas as pd
 from voltlab.errors import DataFormatError
 from voltlab.features.base import BaseFeaturizer
 from voltlab.features.composition import WARD_BIBTEX, MagpieFeaturizer
-from voltlab.features.redox import REDOX_FEATURES, RedoxFeaturizer
+from voltlab.features.redox import REDOX_FEATURES, RedoxFeaturizer, electrode_pairs
 
 __all__ = ["ElectrodePairFeaturizer"]
 
@@ -122,11 +122,7 @@ class ElectrodePairFeaturizer(BaseFeaturizer):
             An item that is not a pair, or an invalid formula (``ignore_errors=False``); the
             message names the electrode's position and the side.
         """
-        pairs = list(items)
-        for k, p in enumerate(pairs):
-            if isinstance(p, str | bytes) or not isinstance(p, Sequence) or len(p) != 2:
-                raise DataFormatError(f"electrode {k}: expected a (discharged, charged) pair of formulas, got {p!r}",
-                                      row=k, value=p)
+        pairs = electrode_pairs(items)
         magpie = self._magpie()
         sides = {side: magpie.featurize_many([p[j] for p in pairs], ignore_errors=True)
                  for j, side in enumerate(_SIDES)}

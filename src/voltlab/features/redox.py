@@ -49,7 +49,7 @@ from voltlab.errors import DataFormatError
 from voltlab.features.base import BaseFeaturizer
 from voltlab.features.composition import parse_composition
 
-__all__ = ["REDOX_FEATURES", "RedoxFeaturizer"]
+__all__ = ["REDOX_FEATURES", "RedoxFeaturizer", "electrode_pairs"]
 
 REDOX_FEATURES = (
     "redox_ionization_energy_ev",
@@ -68,6 +68,17 @@ PYMATGEN_BIBTEX = (
     "Vincent L. and Persson, Kristin A. and Ceder, Gerbrand}, year={2013}, pages={314-319}}"
 )
 _MAX_FACTOR = 24
+
+
+def electrode_pairs(items: Iterable[Sequence[Any]]) -> list[Sequence[Any]]:
+    """The ``(discharged, charged)`` items as a list; a :class:`DataFormatError` naming the first one
+    that is not a pair (shared by the electrode featurisers)."""
+    pairs = list(items)
+    for k, pair in enumerate(pairs):
+        if isinstance(pair, str | bytes) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise DataFormatError(f"electrode {k}: expected a (discharged, charged) pair of formulas, got {pair!r}",
+                                  row=k, value=pair)
+    return pairs
 
 
 def _integer_amounts(amounts: dict[str, float]) -> dict[str, int] | None:
@@ -196,10 +207,7 @@ class RedoxFeaturizer(BaseFeaturizer):
         rows: list[list[float]] = []
         errors: dict[int, str] = {}
         unassigned: list[int] = []
-        for k, pair in enumerate(items):
-            if isinstance(pair, str | bytes) or not isinstance(pair, Sequence) or len(pair) != 2:
-                raise DataFormatError(f"electrode {k}: expected a (discharged, charged) pair of formulas, got "
-                                      f"{pair!r}", row=k, value=pair)
+        for k, pair in enumerate(electrode_pairs(items)):
             try:
                 values = self._one(k, str(pair[0]), str(pair[1]))
             except VoltlabError as exc:
