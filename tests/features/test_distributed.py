@@ -49,6 +49,21 @@ def test_errors_keep_their_position():
         featurize_partitions(object(), items)
 
 
+def test_electrode_pairs_keep_errors_and_unassigned_positions():
+    """Per-row attrs of every partition come back in input positions (errors and no_oxidation_states)."""
+    from voltlab.features import ElectrodePairFeaturizer
+
+    pairs = [("LiFePO4", "FePO4"), ("LiAl", "Al"), ("LiCoO2", "CoO2"), ("LiQq", "Qq"),
+             ("Li2S", "S"), ("LiSn", "Sn"), ("LiMn2O4", "Mn2O4")]
+    whole = ElectrodePairFeaturizer().featurize_many(pairs, ignore_errors=True)
+    got = featurize_partitions(ElectrodePairFeaturizer(), pairs, partition_size=2, workers=2, backend="process",
+                               ignore_errors=True)
+    pd.testing.assert_frame_equal(got, whole)
+    assert list(got.attrs["errors"]) == [3]
+    # the alloys (LiAl, LiSn) have no charge-balanced oxidation states: positions 1 and 5, not 1 and 1
+    assert got.attrs["no_oxidation_states"] == whole.attrs["no_oxidation_states"] == [1, 5]
+
+
 def test_dask_local_cluster_and_dataframe(reference):
     pytest.importorskip("distributed")
     import dask.dataframe as dd

@@ -36,11 +36,26 @@ from voltlab.errors import DataFormatError, SchemaError
 __all__ = ["ParquetFeatures", "featurize_dask_dataframe", "featurize_partitions", "featurize_to_parquet"]
 
 
-def _featurize_partition(job: tuple[Any, int, list[Any], bool]) -> tuple[int, np.ndarray, dict[int, str]]:
+def _featurize_partition(job: tuple[Any, int, list[Any], bool]) -> tuple[int, np.ndarray, dict[str, Any]]:
     """One partition (module level: shipped to worker processes)."""
     featurizer, start, items, ignore_errors = job
     df = featurizer.featurize_many(items, ignore_errors=ignore_errors)
-    return start, df.to_numpy(dtype=np.float64), dict(df.attrs.get("errors", {}))
+    return start, df.to_numpy(dtype=np.float64), dict(df.attrs)
+
+
+def _merge_row_attrs(merged: dict[str, Any], attrs: dict[str, Any], start: int) -> None:
+    """Add one partition's per-row ``attrs`` to ``merged``, positions shifted by ``start``.
+
+    A featuriser reports rows in ``attrs`` as ``{position: message}`` (``errors``) or as a list of
+    positions (e.g. ``no_oxidation_states``); other values are kept as the first partition gave them.
+    """
+    for key, value in attrs.items():
+        if isinstance(value, dict) and all(isinstance(k, (int, np.integer)) for k in value):
+            merged.setdefault(key, {}).update({start + int(k): v for k, v in value.items()})
+        elif isinstance(value, (list, tuple)) and all(isinstance(k, (int, np.integer)) for k in value):
+            merged.setdefault(key, []).extend(start + int(k) for k in value)
+        else:
+            merged.setdefault(key, value)
 
 
 def _check_featurizer(featurizer: Any) -> None:
@@ -86,6 +101,8 @@ def featurize_partitions(
     -------
     pandas.DataFrame
         Shape (n, n_features), rows in input order, columns ``feature_labels()``.
+        Every per-row ``attrs`` entry of the featuriser (e.g. ``no_oxidation_states`` of
+        :class:`~voltlab.features.ElectrodePairFeaturizer`) is merged, in input positions.
 
     Raises
     ------
@@ -112,7 +129,7 @@ def featurize_partitions(
     # np.empty, not np.full: 10^6 x 143 float64 is 1.1 GB, and every row is written below
     # (the partitions cover 0..n-1 exactly once), so pre-filling would cost a serial pass.
     out = np.empty((len(items), len(labels)), dtype=np.float64)
-    errors: dict[int, str] = {}
+    merged: dict[str, Any] = {"errors": {}}
     jobs = [(featurizer, s, items[s:s + partition_size], ignore_errors) for s in range(0, len(items), partition_size)]
     done = 0
     for job, result, error in parallel_map(_featurize_partition, jobs, workers=workers, backend=backend,  # type: ignore[arg-type]
@@ -126,15 +143,17 @@ def featurize_partitions(
                 ) from error
             raise error
         assert result is not None
-        _, values, errs = result
+        _, values, attrs = result
         assert values.shape[0] == len(job[2]), "a partition returned the wrong number of rows"
         out[start:start + values.shape[0]] = values
-        errors.update({start + int(k): v for k, v in errs.items()})
+        _merge_row_attrs(merged, attrs, start)
         done += values.shape[0]
         if progress is not None:
             progress(done)
     df = pd.DataFrame(out, columns=labels)
-    df.attrs["errors"] = dict(sorted(errors.items()))
+    for key, value in merged.items():  # partitions finish in any order: sort the positions
+        df.attrs[key] = dict(sorted(value.items())) if isinstance(value, dict) else (
+            sorted(value) if isinstance(value, list) else value)
     return df
 
 

@@ -90,17 +90,24 @@ def _integer_amounts(amounts: dict[str, float]) -> dict[str, int] | None:
     return None
 
 
-@functools.lru_cache(maxsize=65536)
-def _oxidation_states(formula: str, max_sites: int) -> tuple[tuple[str, float], ...] | None:
-    """Element -> average oxidation state of the most probable assignment (None: none found)."""
-    from pymatgen.core import Composition
+def _oxidation_states(amounts: dict[str, float], max_sites: int) -> tuple[tuple[str, float], ...] | None:
+    """Element -> average oxidation state of the most probable assignment (None: none found).
 
-    amounts = {el.symbol: float(a) for el, a in parse_composition(formula).element_composition.items()}
+    ``amounts`` are the parsed element amounts of one formula; the pymatgen search is cached on
+    their integer form, so a formula and its multiples are assigned once.
+    """
     ints = _integer_amounts(amounts)
     if ints is None:
         return None
+    return _oxidation_states_of(tuple(sorted(ints.items())), max_sites)
+
+
+@functools.lru_cache(maxsize=65536)
+def _oxidation_states_of(ints: tuple[tuple[str, int], ...], max_sites: int) -> tuple[tuple[str, float], ...] | None:
+    from pymatgen.core import Composition
+
     try:
-        guesses = Composition(ints).oxi_state_guesses(max_sites=max_sites)
+        guesses = Composition(dict(ints)).oxi_state_guesses(max_sites=max_sites)
     except ValueError:  # too many sites for max_sites, or pymatgen refuses the composition
         return None
     return tuple(sorted(guesses[0].items())) if guesses else None
@@ -232,8 +239,7 @@ class RedoxFeaturizer(BaseFeaturizer):
             except DataFormatError as exc:
                 raise DataFormatError(f"electrode {k}: {side} formula: {exc.message}", row=k, value=formula) from exc
             amounts[side] = {el.symbol: float(a) for el, a in comp.element_composition.items()}
-        states = {side: _oxidation_states(f, self.max_sites) for side, f in (("discharged", discharged),
-                                                                             ("charged", charged))}
+        states = {side: _oxidation_states(amounts[side], self.max_sites) for side in amounts}
         if states["discharged"] is None or states["charged"] is None:
             return None
         ox_d, ox_c = dict(states["discharged"]), dict(states["charged"])
