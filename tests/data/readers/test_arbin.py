@@ -165,6 +165,33 @@ def test_res_non_arbin_tables_named(samples: Path, tmp_path: Path, mdb_export: s
     assert "fake.res" in str(info.value)
 
 
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "polling"])
+def test_res_hung_mdb_export_is_killed(samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       pidfd: bool) -> None:
+    """An mdb-export that never finishes is killed at timeout_s and named; a quick one returns at once."""
+    import time
+
+    from voltlab.data.readers import arbin
+
+    fake = tmp_path / "bin" / "mdb-export"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nexec sleep 30\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    if not pidfd:
+        monkeypatch.setattr(arbin, "_pidfd", lambda pid: None)
+    t0 = time.monotonic()
+    with pytest.raises(DataFormatError, match=r"mdb-export did not finish within 0\.3 s .*timeout_s=") as info:
+        ArbinResReader.read(_arbin(samples, RES), timeout_s=0.3)
+    assert 0.3 <= time.monotonic() - t0 < 5.0
+    assert RES in str(info.value)
+    fake.write_text("#!/bin/sh\necho 'Data_Point,Test_Time'\nsleep 0.2\n")
+    t0 = time.monotonic()
+    out = arbin._run_mdb_export(str(fake), _arbin(samples, RES), "Channel_Normal_Table", 10.0)
+    assert out.startswith(b"Data_Point,Test_Time")
+    assert time.monotonic() - t0 < 0.2 + 0.15  # returns when the process exits, not a poll later
+
+
 @pytest.mark.parametrize("op", ["truncate", "overwrite"])
 def test_res_fuzz(samples: Path, tmp_path: Path, mdb_export: str, reader_robust, op: str) -> None:
     raw = _arbin(samples, RES).read_bytes()
