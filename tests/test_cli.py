@@ -99,3 +99,22 @@ def test_ingest_reports_failures_and_keeps_going(tmp_path, capsys):
     code, _, err = run(["ingest", str(bad), "--store", str(tmp_path / "s")], capsys)
     assert code == 1
     assert "garbage.csv" in err and "format not recognised" in err
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_cells_never_cuts_a_cell_id_short(tmp_path, tiny_cycles, capsys, monkeypatch, width):
+    """The id is what 'voltlab summary CELL' needs: on a narrow terminal it folds, it is not cut with '…'."""
+    from voltlab.cli import console
+    from voltlab.data.readers.bdf import write_bdf
+
+    long_id = "2016-08-05_NMC811_graphite_45C_cc_channel_01"
+    raw = tmp_path / "cell.bdf.csv"
+    write_bdf(CyclingData(finalize_timeseries(tiny_cycles), CellMetadata(long_id)), raw)
+    store = tmp_path / "store"
+    assert run(["ingest", str(raw), "--store", str(store), "--cell-id", long_id], capsys)[0] == 0
+    monkeypatch.setattr(console, "_width", width)
+    code, out, _ = run(["cells", "--store", str(store)], capsys)
+    assert code == 0 and "…" not in out
+    first_column = "".join(line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│"))
+    assert first_column == long_id
+    assert ("cell.bdf.csv" in out) == (width >= 100)  # the source file's name only where it fits

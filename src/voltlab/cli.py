@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from voltlab.commands.campaign import campaign_app
@@ -143,12 +143,18 @@ def cells(store: StoreOption) -> None:
     if df.empty:
         console.print("the store is empty; add files with 'voltlab ingest FILE --store PATH'")
         return
-    table = Table("cell_id", "format", "chemistry", "Q nom [Ah]", "rows", "cycles", "source")
+    # The id is what 'voltlab summary CELL' needs and the format what --format takes: neither is cut
+    # short. The source file's name (often the id again) is left out on a terminal under 100 columns.
+    show_source = console.width >= 100
+    table = Table(Column("cell_id", overflow="fold"), Column("format", overflow="fold"),
+                  Column("chemistry", overflow="fold"), Column("Q nom [Ah]", overflow="fold"),
+                  Column("rows", justify="right"), Column("cycles", justify="right"),
+                  *([Column("source", overflow="fold")] if show_source else []))
     for r in df.itertuples():
         table.add_row(
             r.cell_id, r.source_format, r.chemistry or "-",
             f"{r.nominal_capacity_ah:g}" if r.nominal_capacity_ah else "-",
-            f"{r.n_rows:,}", str(r.n_cycles), Path(str(r.source)).name,
+            f"{r.n_rows:,}", str(r.n_cycles), *([Path(str(r.source)).name] if show_source else []),
         )
     console.print(table)
 
