@@ -93,8 +93,9 @@ def _integer_amounts(amounts: dict[str, float]) -> dict[str, int] | None:
 def _oxidation_states(amounts: dict[str, float], max_sites: int) -> tuple[tuple[str, float], ...] | None:
     """Element -> average oxidation state of the most probable assignment (None: none found).
 
-    ``amounts`` are the parsed element amounts of one formula; the pymatgen search is cached on
-    their integer form, so a formula and its multiples are assigned once.
+    ``amounts`` are the parsed element amounts of one formula (not parsed again here); the pymatgen
+    search is cached on their integer form, so spellings of one composition (``LiFePO4``,
+    ``LiFe(PO4)``) are assigned once.
     """
     ints = _integer_amounts(amounts)
     if ints is None:
