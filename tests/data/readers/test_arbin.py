@@ -179,7 +179,7 @@ def test_res_hung_mdb_export_is_killed(samples: Path, tmp_path: Path, monkeypatc
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
     if not pidfd:
-        monkeypatch.setattr(arbin, "_pidfd", lambda pid: None)
+        monkeypatch.delattr(arbin.os, "pidfd_open", raising=False)
     t0 = time.monotonic()
     with pytest.raises(DataFormatError, match=r"mdb-export did not finish within 0\.3 s .*timeout_s=") as info:
         ArbinResReader.read(_arbin(samples, RES), timeout_s=0.3)

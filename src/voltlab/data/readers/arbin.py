@@ -501,21 +501,9 @@ def _wait_bounded(proc: subprocess.Popen[bytes], out: Any, timeout_s: float, cap
     back-off that let a 70 ms export return up to ~30 ms late. The limits are checked every 50 ms.
     """
     deadline = time.monotonic() + timeout_s
-    pidfd = _pidfd(proc.pid)
+    exit_watch = _ExitWatch(proc)
     try:
-        while True:
-            if pidfd is not None:
-                if _exited(pidfd, 0.05):
-                    proc.wait()
-                    return ""
-            else:
-                try:
-                    proc.wait(timeout=0.05)
-                    return ""
-                except subprocess.TimeoutExpired:
-                    pass
-            if proc.poll() is not None:
-                return ""
+        while not exit_watch.exited_within(0.05):
             reason = ""
             if time.monotonic() > deadline:
                 reason = f"mdb-export did not finish within {timeout_s:g} s (pass timeout_s= to wait longer)"
@@ -525,28 +513,44 @@ def _wait_bounded(proc: subprocess.Popen[bytes], out: Any, timeout_s: float, cap
                 proc.kill()
                 proc.wait()
                 return reason
+        return ""
     finally:
-        if pidfd is not None:
-            os.close(pidfd)
+        exit_watch.close()
 
 
-def _pidfd(pid: int) -> int | None:
-    """A file descriptor readable when process ``pid`` exits (Linux >= 5.3), or None."""
-    opener = getattr(os, "pidfd_open", None)
-    if opener is None:
-        return None
-    try:
-        return int(opener(pid))
-    except OSError:  # an older kernel, or a sandbox without the system call
-        return None
+class _ExitWatch:
+    """Waits for a process's exit: on a pidfd (Linux >= 5.3: wakes at the exit), else ``Popen.wait`` polling."""
 
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        import select
 
-def _exited(pidfd: int, timeout_s: float) -> bool:
-    import select
+        self.proc = proc
+        self.pidfd: int | None = None
+        self.poller: Any = None
+        opener = getattr(os, "pidfd_open", None)
+        if opener is not None:
+            try:
+                self.pidfd = int(opener(proc.pid))
+            except OSError:  # an older kernel, or a sandbox without the system call
+                self.pidfd = None
+        if self.pidfd is not None:
+            self.poller = select.poll()
+            self.poller.register(self.pidfd, select.POLLIN)
 
-    poller = select.poll()
-    poller.register(pidfd, select.POLLIN)
-    return bool(poller.poll(timeout_s * 1000))
+    def exited_within(self, timeout_s: float) -> bool:
+        """Whether the process has exited (and is reaped) after waiting up to ``timeout_s``."""
+        if self.poller is not None and not self.poller.poll(timeout_s * 1000):
+            return False
+        try:
+            self.proc.wait(timeout=None if self.poller is not None else timeout_s)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def close(self) -> None:
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
 
 
 def _parse_mdb_csv(data: bytes, path: Path, table: str) -> pd.DataFrame:
