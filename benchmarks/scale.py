@@ -121,7 +121,7 @@ def _numpy_stream(_: int = 0) -> float:
     return time.perf_counter() - t0
 
 
-def machine_scaling() -> dict[str, float]:
+def machine_scaling(kernels: tuple[str, ...] = ("python_loop", "numpy_stream")) -> dict[str, float]:
     """How this machine itself runs two copies of a kernel at once: time alone / time of the slower copy.
 
     2.0 means the two cores are independent; less means they share something (memory bandwidth,
@@ -132,6 +132,8 @@ def machine_scaling() -> dict[str, float]:
     out = {}
     ctx = multiprocessing.get_context("spawn")
     for name, kernel in (("python_loop", _python_loop), ("numpy_stream", _numpy_stream)):
+        if name not in kernels:
+            continue
         alone = kernel()
         with ctx.Pool(2) as pool:
             pool.map(kernel, [0, 1])  # warm the two processes (imports), then time
@@ -140,12 +142,17 @@ def machine_scaling() -> dict[str, float]:
     return out
 
 
-def _cluster(n_workers: int):  # type: ignore[no-untyped-def]
+def _cluster(n_workers: int, dask_defaults: bool = False):  # type: ignore[no-untyped-def]
+    """A LocalCluster with voltlab's batch settings (``DASK_BATCH_CONFIG``), or Dask's own defaults."""
+    import dask
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           memory_limit="8GiB")
-    client = Client(cluster)
+    from voltlab.parallel import DASK_BATCH_CONFIG
+
+    with dask.config.set({} if dask_defaults else DASK_BATCH_CONFIG):
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                               memory_limit="8GiB")
+        client = Client(cluster)
     client.wait_for_workers(n_workers)
     return cluster, client
 
@@ -157,12 +164,12 @@ def _cpu_seconds() -> float:
 
 
 def _timed_on_cluster(n_workers: int, warm: Any, work: Any, cpu: dict[str, float] | None = None,
-                      ) -> tuple[Any, float, list[float]]:
+                      dask_defaults: bool = False) -> tuple[Any, float, list[float]]:
     """On a fresh LocalCluster of ``n_workers``: ``client.run(*warm)`` on every worker before the
     clock, then ``work(scheduler_address)`` timed. Returns its result, seconds, worker peak RSS (MB).
     ``cpu``, when given, receives the CPU seconds the workers (summed) and this process (client and
-    scheduler) spent during the timed work."""
-    cluster, client = _cluster(n_workers)
+    scheduler) spent during the timed work. ``dask_defaults``: the cluster keeps Dask's default settings."""
+    cluster, client = _cluster(n_workers, dask_defaults)
     try:
         client.run(*warm)
         before, own = client.run(_cpu_seconds), _cpu_seconds()
@@ -246,7 +253,7 @@ def protocols(n: int) -> list[dict[str, float]]:
     return [{DN: float(a), DP: float(b)} for a in dn for b in dp][:n]
 
 
-def run_sweep(points: list[dict[str, float]], n_workers: int) -> dict[str, object]:
+def run_sweep(points: list[dict[str, float]], n_workers: int, dask_defaults: bool = False) -> dict[str, object]:
     from voltlab.simulate import Simulator, sweep
 
     sim = Simulator("SPM", "Chen2020", ["Discharge at 2C until 3.0 V"], initial_soc=1.0, inputs=[DN, DP],
@@ -256,7 +263,8 @@ def run_sweep(points: list[dict[str, float]], n_workers: int) -> dict[str, objec
     # Each worker builds the model once (about 5 s, the same on 1 or 2 workers), before the clock.
     cpu: dict[str, float] = {}
     results, seconds, rss = _timed_on_cluster(n_workers, (_worker_simulator, sim.spec),
-                                              lambda address: sweep(sim, points, scheduler=address), cpu)
+                                              lambda address: sweep(sim, points, scheduler=address), cpu,
+                                              dask_defaults)
     caps = [float(r.timeseries["discharging_capacity_ah"].max()) for r in results]
     return {"seconds": seconds, "values": np.asarray(caps, dtype=np.float64), "rss_mb": rss,
             "worker_cpu_s": cpu["workers"], "client_cpu_s": cpu["client"]}
@@ -266,23 +274,35 @@ def interleaved_pairs(run: Any, repeats: int) -> tuple[dict[int, list[dict[str, 
     """``repeats`` interleaved (``run(1)``, ``run(2)``) pairs: all runs by worker count, and the
     median pair's summary (its index ``mid``, its speed-up, the range and every pair's ratio)."""
     runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+    ceilings = []
     for _ in range(repeats):
+        # the machine's own two-copy ceiling just before the pair: on a shared virtual machine it moves
+        ceilings.append(machine_scaling(("python_loop",))["machine_python_loop_2_copies_scaling"])
         for w in (1, 2):
             runs[w].append(run(w))
     ratios = [float(a["seconds"]) / float(b["seconds"]) for a, b in zip(runs[1], runs[2], strict=True)]
     mid = int(np.argsort(ratios)[len(ratios) // 2])
     return runs, {"mid": mid, "speedup_2_vs_1": ratios[mid], "repeats": repeats, "speedup_min": min(ratios),
-                  "speedup_max": max(ratios), "speedups_all": ", ".join(f"{r:.2f}" for r in ratios)}
+                  "speedup_max": max(ratios), "speedups_all": ", ".join(f"{r:.2f}" for r in ratios),
+                  "machine_ceilings_all": ", ".join(f"{c:.2f}" for c in ceilings)}
 
 
-def run_sweep_pairs(points: list[dict[str, float]], repeats: int) -> dict[str, object]:
+def run_sweep_pairs(points: list[dict[str, float]], repeats: int, dask_defaults: bool = False) -> dict[str, object]:
     """``repeats`` interleaved (1 worker, 2 workers) runs of the sweep; the speed-up of each pair.
 
     One pair is ~16 s on this kind of machine, and the CPU time of identical work was seen to vary
     by up to 25 % between runs minutes apart (a shared virtual machine), so a single pair can land
     anywhere in 1.6-1.9x. The median pair is reported, with the range."""
-    runs, pairs = interleaved_pairs(lambda w: run_sweep(points, w), repeats)
+    runs, pairs = interleaved_pairs(lambda w: run_sweep(points, w, dask_defaults), repeats)
     one, two = runs[1][pairs["mid"]], runs[2][pairs["mid"]]
+    if dask_defaults:  # the comparison: the same sweep on clusters with Dask's default settings
+        return {**{f"sweep_dask_defaults_{k}": v for k, v in pairs.items() if k != "mid"},
+                "sweep_dask_defaults_1_worker_seconds": one["seconds"],
+                "sweep_dask_defaults_2_workers_seconds": two["seconds"],
+                "sweep_dask_defaults_2_workers_client_cpu_seconds": two["client_cpu_s"],
+                "sweep_dask_defaults_results_identical": all(
+                    bool(np.allclose(runs[1][0]["values"], r["values"], rtol=1e-9, atol=0))
+                    for w in (1, 2) for r in runs[w])}
     return {
         **{f"sweep_{k}": v for k, v in pairs.items() if k != "mid"},
         "sweep_1_worker_seconds": one["seconds"],
@@ -303,11 +323,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="100,000 formulas and 16 protocols")
     ap.add_argument("--skip-sweep", action="store_true")
     ap.add_argument("--sweep-repeats", type=int, default=5, help="interleaved (1, 2)-worker sweep pairs")
+    ap.add_argument("--dask-defaults-repeats", type=int, default=3,
+                    help="sweep pairs on clusters with Dask's default settings, for comparison (0: none)")
     ap.add_argument("--parquet-repeats", type=int, default=5, help="interleaved pairs of the Parquet featurisation")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args(argv)
     if args.quick:
         args.n_formulas, args.n_protocols, args.sweep_repeats, args.parquet_repeats = 100_000, 16, 1, 1
+        args.dask_defaults_repeats = min(args.dask_defaults_repeats, 1)
     load_start = os.getloadavg()[0]
     t_all = time.perf_counter()
 
@@ -360,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
         points = protocols(args.n_protocols)
         res["sweep_n_protocols"] = len(points)
         res.update(run_sweep_pairs(points, args.sweep_repeats))
+        if args.dask_defaults_repeats > 0:
+            res.update(run_sweep_pairs(points, args.dask_defaults_repeats, dask_defaults=True))
     res.update(machine)
     res["load_average_1min_start"] = load_start
     res["load_average_1min_end"] = os.getloadavg()[0]
@@ -386,7 +411,10 @@ def _markdown(r: dict) -> str:
         f"{r['load_average_1min_end']:.2f} (a load well above 2 means other work shared the 2 cores, "
         "which caps the 2-worker speed-up)",
         "- Each run: a `LocalCluster` of N single-threaded worker processes, voltlab given its scheduler "
-        "address (the remote-cluster code path); cluster start-up excluded from the time.",
+        "address (the remote-cluster code path); cluster start-up excluded from the time. The clusters run "
+        "with `voltlab.parallel.DASK_BATCH_CONFIG` (" + ", ".join(f"`{k}: {v}`" for k, v in _batch_config().items())
+        + "), the settings voltlab gives the clusters it starts and recommends in `docs/scale.md`; the "
+        "sweep is also run with Dask's defaults for comparison.",
         f"- This machine's own ceiling, measured in the same run: two copies of a kernel at once do "
         f"{r['machine_python_loop_2_copies_scaling']:.2f}x the work of one for a pure-Python loop and "
         f"{r['machine_numpy_stream_2_copies_scaling']:.2f}x for a numpy loop over 16 MB arrays (2.00x = two "
@@ -424,7 +452,8 @@ def _markdown(r: dict) -> str:
               "only row counts travel back: the form for 10^6 formulas. Both are checked equal, number for "
               "number, to the 1-worker gathered result. The Parquet form ran as "
               f"{r['parquet_repeats']} interleaved (1, 2)-worker pairs, median shown; all pairs: "
-              f"{r['parquet_speedups_all']}.",
+              f"{r['parquet_speedups_all']} (the machine's pure-Python two-copy ceiling just before each: "
+              f"{r['parquet_machine_ceilings_all']}).",
               *_sweep_notes(r),
               "", f"Featurisation throughput: {r['featurize_1_worker_formulas_per_second']:,.0f} formulas/s "
               f"(1 worker), {r['featurize_2_workers_formulas_per_second']:,.0f} formulas/s (2 workers).",
@@ -432,18 +461,34 @@ def _markdown(r: dict) -> str:
     return "\n".join(lines)
 
 
+def _batch_config() -> dict[str, Any]:
+    from voltlab.parallel import DASK_BATCH_CONFIG
+
+    return DASK_BATCH_CONFIG
+
+
 def _sweep_notes(r: dict) -> list[str]:
     if "sweep_repeats" not in r:
         return []
     wall2 = 2 * r["sweep_2_workers_seconds"]
+    defaults = [] if "sweep_dask_defaults_repeats" not in r else [
+        "", f"With Dask's default settings ({r['sweep_dask_defaults_repeats']} interleaved pairs, same points, "
+        f"results {'identical' if r['sweep_dask_defaults_results_identical'] else 'DIFFERENT'}): median pair "
+        f"{r['sweep_dask_defaults_1_worker_seconds']:.1f} s on 1 worker, "
+        f"{r['sweep_dask_defaults_2_workers_seconds']:.1f} s on 2, {r['sweep_dask_defaults_speedup_2_vs_1']:.2f}x "
+        f"(all pairs: {r['sweep_dask_defaults_speedups_all']}; ceilings before each: "
+        f"{r['sweep_dask_defaults_machine_ceilings_all']}); the client process spent "
+        f"{r['sweep_dask_defaults_2_workers_client_cpu_seconds']:.2f} s of CPU during its 2-worker run, against "
+        f"{r['sweep_2_workers_client_cpu_seconds']:.2f} s with voltlab's settings."]
     return ["", f"The sweep ran as {r['sweep_repeats']} interleaved pairs (1 worker, then 2); the table "
             f"shows the median pair. Speed-ups of all pairs: {r['sweep_speedups_all']} (range "
-            f"{r['sweep_speedup_min']:.2f}-{r['sweep_speedup_max']:.2f}x). CPU accounting of the median pair: "
+            f"{r['sweep_speedup_min']:.2f}-{r['sweep_speedup_max']:.2f}x; the machine's pure-Python two-copy "
+            f"ceiling just before each: {r['sweep_machine_ceilings_all']}). CPU accounting of the median pair: "
             f"the one worker spent {r['sweep_1_worker_cpu_seconds']:.1f} s of CPU, the two workers "
             f"{r['sweep_2_workers_cpu_seconds']:.1f} s together, and the client process (client and "
             f"scheduler) {r['sweep_2_workers_client_cpu_seconds']:.1f} s during the 2-worker run, of the "
             f"{wall2:.1f} core-seconds the two cores had: the client's share is what the 2 workers could "
-            "not use, and with 1 worker it ran on the idle second core."]
+            "not use, and with 1 worker it ran on the idle second core.", *defaults]
 
 
 if __name__ == "__main__":

@@ -1,3 +1,4 @@
+import itertools
 import threading
 
 import pytest
@@ -52,6 +53,45 @@ def test_chunks_yield_every_item_once_with_its_own_error(backend, chunksize):
     assert sum(isinstance(e, ZeroDivisionError) for _, _, e in out) == 2
 
 
+def _planned(n: int, threads: int, item_seconds: float, target: float = 0.5) -> list[int]:
+    """Task sizes the Dask planner hands out for ``n`` items of ``item_seconds`` each, with a window of
+    two tasks per thread (the first window goes out before any time is known)."""
+    from voltlab.parallel import _ChunkPlanner
+
+    planner = _ChunkPlanner(n, None, target_seconds=target)
+    sizes = []
+    for _ in range(2 * threads):
+        chunk = planner.take(threads)
+        if chunk is not None:
+            sizes.append(len(chunk))
+    planner.record(sizes[0], sizes[0] * item_seconds)
+    while (chunk := planner.take(threads)) is not None:
+        sizes.append(len(chunk))
+    return sizes
+
+
+def test_planner_sizes_tasks_from_measured_time_and_shrinks_them_at_the_end():
+    from voltlab.parallel import _ChunkPlanner
+
+    sizes = _planned(256, 2, 0.025)  # 25 ms items: 0.5 s tasks are 20 items
+    assert sum(sizes) == 256 and sizes[:4] == [1, 1, 1, 1] and max(sizes) == 20
+    assert sizes[4:13] == [20] * 9 and sizes[-3:] == [2, 2, 2]  # guided tail, floored at 20 // 8
+    assert all(a >= b for a, b in itertools.pairwise(sizes[4:]))  # the tail never grows again
+    assert len(sizes) == 24  # against 32 tasks of 8 items before, one per 1/16 of a thread's share
+    assert _planned(24, 2, 0.4) == [1] * 24  # items longer than the target: one per task
+    assert _planned(10, 4, 1e-6) == [1] * 8 + [2]  # the floor (1/8 of a 0.5-s task) takes the last two
+    # a slow first item (a worker building its model) does not keep later tasks small: the fastest counts
+    planner = _ChunkPlanner(1000, None, target_seconds=0.5)
+    assert [len(planner.take(1)) for _ in range(2)] == [1, 1]
+    planner.record(1, 5.0)
+    assert len(planner.take(1)) == 1
+    planner.record(1, 0.01)
+    planner.record(1, 5.0)
+    assert len(planner.take(1)) == 50
+    fixed = _ChunkPlanner(10, 4)
+    assert [len(fixed.take(2)) for _ in range(3)] == [4, 4, 2] and fixed.take(2) is None
+
+
 def test_chunk_sizes_and_unpicklable_errors():
     from voltlab.parallel import _chunks
 
@@ -65,3 +105,28 @@ def test_chunk_sizes_and_unpicklable_errors():
     for bad in (0, 1.5, True):
         with pytest.raises(VoltlabError, match="chunksize must be an integer >= 1 or None"):
             list(parallel_map(_inverse, [1, 2], chunksize=bad))
+
+
+def test_the_documented_cluster_settings_are_the_ones_applied():
+    """docs/scale.md's YAML block and its environment-variable spellings say what DASK_BATCH_CONFIG is."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from voltlab.parallel import DASK_BATCH_CONFIG
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "scale.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## Cluster settings for batch work"):]
+    block = yaml.safe_load(section[section.index("```yaml") + 7:section.index("```", section.index("```yaml") + 7)])
+
+    def flat(d: dict, prefix: str = "") -> dict:
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    assert flat(block) == DASK_BATCH_CONFIG
+    env = dict(re.findall(r"(DASK_DISTRIBUTED__[A-Z_]+)=(\w+)", section.split("```")[1]))
+    expected = {"DASK_" + k.upper().replace(".", "__").replace("-", "_"): str(v) for k, v in DASK_BATCH_CONFIG.items()}
+    assert env == expected

@@ -19,7 +19,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 from voltlab.errors import VoltlabError  # noqa: E402
-from voltlab.parallel import SCHEDULER_ENV, parallel_map, resolve_scheduler  # noqa: E402
+from voltlab.parallel import DASK_BATCH_CONFIG, SCHEDULER_ENV, parallel_map, resolve_scheduler  # noqa: E402
 
 DASK = str(Path(sys.executable).with_name("dask"))
 REPO = Path(__file__).resolve().parents[1]
@@ -158,10 +158,11 @@ def test_errors_come_back_per_item(cluster, monkeypatch):
     assert out[0][0] is None and isinstance(out[0][1], ZeroDivisionError)
 
 
-@pytest.mark.parametrize("chunksize", [1, 3])
+@pytest.mark.parametrize("chunksize", [1, 3, None])
 def test_every_task_once_when_a_worker_is_killed_mid_sweep(doomed_cluster, chunksize):
     """SIGKILL one of the two workers after the first results: every item still comes back exactly once
-    (one item per task, and chunks of 3 items, whose lost chunk is re-run whole on the other worker)."""
+    (one item per task, chunks of 3 items, whose lost chunk is re-run whole on the other worker, and
+    tasks sized by the planner)."""
     items = list(range(24))
     seen: dict[int, int] = {}
     pids = set()
@@ -186,18 +187,22 @@ def _square_and_heap_use(x: int) -> tuple[int, str | None, int | None]:
     off glibc)."""
     import platform
 
+    import dask
     from tests._heap_probe import mmapped_while_alive
 
     trim = os.environ.get("MALLOC_TRIM_THRESHOLD_")
-    return x * x, trim, mmapped_while_alive() if platform.libc_ver()[0] == "glibc" else None
+    settings = tuple(dask.config.get(k) for k in DASK_BATCH_CONFIG)
+    return x * x, trim, mmapped_while_alive() if platform.libc_ver()[0] == "glibc" else None, settings
 
 
 def test_local_cluster_backend():
     """A LocalCluster (with nannies, which set MALLOC_TRIM_THRESHOLD_=65536 on their workers): the
-    results, and numpy temporaries served from the heap there all the same (voltlab._malloc)."""
+    results, numpy temporaries served from the heap there all the same (voltlab._malloc), and the
+    workers started with voltlab's batch settings (no 10-ms profiler, 1-s event-loop checks)."""
     out = sorted(r for _, r, _ in parallel_map(_square_and_heap_use, [1, 2, 3, 4], backend="dask", workers=2))
     assert [r[0] for r in out] == [1, 4, 9, 16]
     assert {r[1] for r in out} == {"65536"}
+    assert {r[3] for r in out} == {tuple(DASK_BATCH_CONFIG.values())} == {("1s", "5s", False)}
     if out[0][2] is not None:
         assert [r[2] for r in out] == [0, 0, 0, 0]
 

@@ -27,9 +27,9 @@ See ``docs/scale.md`` for SLURM (dask-jobqueue) and Kubernetes set-ups.
 from __future__ import annotations
 
 import functools
-import itertools
 import os
 import pickle
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from typing import Any, Literal, TypeVar
@@ -37,7 +37,9 @@ from typing import Any, Literal, TypeVar
 from voltlab import _malloc
 from voltlab.errors import DependencyError, VoltlabError
 
-__all__ = ["SCHEDULER_ENV", "default_workers", "parallel_map", "resolve_scheduler"]
+__all__ = [
+    "DASK_BATCH_CONFIG", "SCHEDULER_ENV", "TASK_SECONDS", "default_workers", "parallel_map", "resolve_scheduler",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -46,6 +48,20 @@ _BACKENDS = ("process", "thread", "serial", "dask")
 
 #: Environment variable with a Dask scheduler address; when set, voltlab's parallel work runs there.
 SCHEDULER_ENV = "VOLTLAB_SCHEDULER"
+
+#: Dask settings for batch work, applied to the LocalCluster voltlab starts itself and recommended
+#: for any cluster it runs on (``docs/scale.md``). Dask's defaults suit interactive use: each
+#: scheduler, nanny and worker checks its event loop every 20 ms, samples its system counters every
+#: 500 ms, and each worker's profiler samples its threads every 10 ms. An idle cluster of 2 workers
+#: spent 0.17 cores of a 2-core machine on this (0.08 in the scheduler's process, 0.09 in the
+#: workers), against 0.04 with these settings; under load the profiler also contends with the
+#: task for the GIL. The costs: event-loop stall warnings come within 1 s rather than 20 ms, the
+#: dashboard's system plots are sampled every 5 s, and its profile page stays empty.
+DASK_BATCH_CONFIG: dict[str, Any] = {
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.profile.enabled": False,
+}
 
 
 def default_workers() -> int:
@@ -130,10 +146,14 @@ def parallel_map(
         regardless).
     chunksize
         Items per task for the process and Dask backends (default 1). ``None``
-        picks about 16 tasks per worker thread: for many short items (a 50 ms
-        simulation each), where one task per item would cost the client as
-        much CPU as the workers spend. Items of a chunk run one after another
-        on one worker; their results are still yielded one by one.
+        is for many short items (a 20-ms simulation each), where one task per
+        item would cost the client and scheduler about as much CPU as the
+        workers spend: the process backend makes about 16 tasks per worker;
+        the Dask backend sizes tasks as it goes, to about
+        :data:`TASK_SECONDS` of work each from the measured time per item,
+        shrinking towards the end so the workers finish together. Items of a
+        chunk run one after another on one worker; their results are still
+        yielded one by one.
 
     Raises
     ------
@@ -225,11 +245,69 @@ def _unchunk(todo: list[T], chunk: range, fut: Any) -> Iterator[tuple[T, R | Non
     try:
         pairs = fut.result()
     except Exception as exc:  # noqa: BLE001 - reported to the caller per item
+        return _split(todo, chunk, None, exc)
+    return _split(todo, chunk, pairs, None)
+
+
+def _split(todo: list[T], chunk: range, pairs: list[tuple[R | None, BaseException | None]] | None,
+           error: BaseException | None) -> Iterator[tuple[T, R | None, BaseException | None]]:
+    """Per-item ``(item, result, error)`` of a chunk's ``pairs``, or ``error`` for each item without them."""
+    if pairs is None:
         for k in chunk:
-            yield todo[k], None, exc
+            yield todo[k], None, error
         return
-    for k, (result, error) in zip(chunk, pairs, strict=True):
-        yield todo[k], result, error
+    for k, (result, err) in zip(chunk, pairs, strict=True):
+        yield todo[k], result, err
+
+
+#: Work per task (s) that :class:`_ChunkPlanner` aims at when ``chunksize=None``.
+TASK_SECONDS = 0.5
+
+
+class _ChunkPlanner:
+    """The index ranges of a Dask map's tasks, handed out one at a time as workers free up.
+
+    With a fixed ``chunksize`` every task has that many items. Otherwise (None) the first tasks
+    hold one item each; once one has come back, tasks are sized to about :data:`TASK_SECONDS` of
+    work from the fastest per-item time seen so far (a worker's one-off warm-up, such as its model
+    build, then does not keep every task small), and never larger than the not-yet-submitted items
+    over twice the worker threads, so that tasks shrink towards the end and the workers finish
+    together ("guided" scheduling), down to an eighth of that size (a tail of tasks of one short
+    item each would cost more than the few tens of ms by which the workers' ends then differ).
+    Each task costs the client and scheduler some CPU (about 10 ms
+    on a 2-core machine), which on small machines share the cores with the workers: one task per
+    50-ms simulation would spend a sixth of the machine on them.
+    """
+
+    def __init__(self, n_items: int, chunksize: int | None, target_seconds: float = TASK_SECONDS) -> None:
+        self.n_items = n_items
+        self.chunksize = chunksize
+        self.target_seconds = target_seconds
+        self.next_index = 0
+        self.item_seconds: float | None = None  # fastest measured seconds per item
+
+    def take(self, threads: int) -> range | None:
+        """The next task's item indices (None when every item has been handed out)."""
+        left = self.n_items - self.next_index
+        if left <= 0:
+            return None
+        if self.chunksize is not None:
+            size = self.chunksize
+        elif self.item_seconds is None:
+            size = 1
+        else:
+            wanted = max(1, int(self.target_seconds / max(self.item_seconds, 1e-9)))
+            guided = -(-left // (2 * max(threads, 1)))
+            size = max(1, wanted // 8, min(wanted, guided))
+        chunk = range(self.next_index, min(self.next_index + size, self.n_items))
+        self.next_index = chunk.stop
+        return chunk
+
+    def record(self, n_items: int, seconds: float) -> None:
+        """A task of ``n_items`` items ran for ``seconds`` on its worker."""
+        if n_items > 0 and seconds >= 0:
+            per_item = seconds / n_items
+            self.item_seconds = per_item if self.item_seconds is None else min(self.item_seconds, per_item)
 
 
 def _dask_client(address: str | None, n_workers: int) -> tuple[Any, Any]:
@@ -248,8 +326,11 @@ def _dask_client(address: str | None, n_workers: int) -> tuple[Any, Any]:
                 f"cannot reach the Dask scheduler at {address} ({exc}); start one with 'dask scheduler' or "
                 f"unset {SCHEDULER_ENV}", value=address,
             ) from exc
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0")
-    return Client(cluster, set_as_default=False), cluster
+    import dask
+
+    with dask.config.set(DASK_BATCH_CONFIG):  # read as the scheduler, nannies and workers start
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0")
+        return Client(cluster, set_as_default=False), cluster
 
 
 class _Boxed:
@@ -274,8 +355,12 @@ def _worker_threads(client: Any, fallback: int) -> int:
     return max(int(threads), fallback if threads == 0 else 1, 1)
 
 
-def _run_boxed_chunk(func: Callable[[T], R], retries: int, boxed: _Boxed) -> list[tuple[R | None, BaseException | None]]:
-    return _run_chunk(func, retries, boxed.value)
+def _run_boxed_chunk(func: Callable[[T], R], retries: int, boxed: _Boxed,
+                     ) -> tuple[float, list[tuple[R | None, BaseException | None]]]:
+    """A Dask task: the chunk's per-item pairs, with the seconds they took on the worker."""
+    t0 = time.perf_counter()
+    pairs = _run_chunk(func, retries, boxed.value)
+    return time.perf_counter() - t0, pairs
 
 
 def _dask_map(
@@ -288,28 +373,42 @@ def _dask_map(
     try:
         from distributed import as_completed as dask_completed
 
-        chunks = _chunks(len(todo), chunksize, _worker_threads(client, n_workers))
+        planner = _ChunkPlanner(len(todo), chunksize)
         # Tasks go out in a window of about two per worker thread, topped up as each finishes, not all
         # at once: submitting 10^6 formulas in one graph kept every worker idle for ~1.5 s while the
-        # client pickled them, and a window also bounds what the scheduler holds.
+        # client pickled them, a window bounds what the scheduler holds, and it lets the planner size
+        # later tasks from the time earlier ones took.
         task = functools.partial(_run_boxed_chunk, func, retries)
-        pending = iter(chunks)
         chunk_of: dict[str, range] = {}
+        threads = _worker_threads(client, n_workers)
         with client.as_current():  # as_completed looks up "the" client; ours is not the global default
             completed = dask_completed()
 
         def submit(count: int) -> None:
-            for chunk in itertools.islice(pending, count):
+            for _ in range(count):
+                chunk = planner.take(threads)
+                if chunk is None:
+                    return
                 # pure=False: equal items are still separate tasks (each item yields once, in any order).
                 fut = client.submit(task, _Boxed([todo[k] for k in chunk]), pure=False)
                 chunk_of[fut.key] = chunk
                 completed.add(fut)
 
-        submit(2 * _worker_threads(client, n_workers))
+        submit(2 * threads)
         for done, fut in enumerate(completed, start=1):
+            chunk = chunk_of.pop(fut.key)
+            error: BaseException | None = None
+            try:
+                seconds, pairs = fut.result()
+            except Exception as exc:  # noqa: BLE001 - the whole task failed (e.g. KilledWorker)
+                pairs, error = None, exc
+            else:
+                planner.record(len(chunk), seconds)
             # one more task per finished one; every 16th, re-count the threads (an adaptive cluster grows)
-            submit(1 if done % 16 else max(1, 2 * _worker_threads(client, n_workers) - completed.count()))
-            yield from _unchunk(todo, chunk_of.pop(fut.key), fut)
+            if done % 16 == 0:
+                threads = _worker_threads(client, n_workers)
+            submit(max(1, 2 * threads - completed.count()))
+            yield from _split(todo, chunk, pairs, error)
             fut.release()
     finally:
         client.close()
