@@ -65,6 +65,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from voltlab.parallel import DASK_BATCH_CONFIG  # noqa: E402 - after the path set-up above
+
 
 def formulas(n: int, seed: int = 0) -> list[str]:
     """``n`` distinct formulas: the shared datasets' formulas, then perturbed copies."""
@@ -146,8 +148,6 @@ def _cluster(n_workers: int, dask_defaults: bool = False):  # type: ignore[no-un
     """A LocalCluster with voltlab's batch settings (``DASK_BATCH_CONFIG``), or Dask's own defaults."""
     import dask
     from distributed import Client, LocalCluster
-
-    from voltlab.parallel import DASK_BATCH_CONFIG
 
     with dask.config.set({} if dask_defaults else DASK_BATCH_CONFIG):
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
@@ -412,7 +412,7 @@ def _markdown(r: dict) -> str:
         "which caps the 2-worker speed-up)",
         "- Each run: a `LocalCluster` of N single-threaded worker processes, voltlab given its scheduler "
         "address (the remote-cluster code path); cluster start-up excluded from the time. The clusters run "
-        "with `voltlab.parallel.DASK_BATCH_CONFIG` (" + ", ".join(f"`{k}: {v}`" for k, v in _batch_config().items())
+        "with `voltlab.parallel.DASK_BATCH_CONFIG` (" + ", ".join(f"`{k}: {v}`" for k, v in DASK_BATCH_CONFIG.items())
         + "), the settings voltlab gives the clusters it starts and recommends in `docs/scale.md`; the "
         "sweep is also run with Dask's defaults for comparison.",
         f"- This machine's own ceiling, measured in the same run: two copies of a kernel at once do "
@@ -459,12 +459,6 @@ def _markdown(r: dict) -> str:
               f"(1 worker), {r['featurize_2_workers_formulas_per_second']:,.0f} formulas/s (2 workers).",
               f"Total benchmark time {r['total_seconds']:.0f} s.", ""]
     return "\n".join(lines)
-
-
-def _batch_config() -> dict[str, Any]:
-    from voltlab.parallel import DASK_BATCH_CONFIG
-
-    return DASK_BATCH_CONFIG
 
 
 def _sweep_notes(r: dict) -> list[str]:
