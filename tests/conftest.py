@@ -69,8 +69,8 @@ def samples() -> Path:
 
 @pytest.fixture
 def mdb_export() -> str:
-    """Path of mdbtools' mdb-export (Arbin .res files)."""
-    return require_tool("mdb-export", "needed to read Arbin .res Access databases")
+    """Path of mdbtools' mdb-export (the reference the built-in Arbin .res reader is checked against)."""
+    return require_tool("mdb-export", "the reference for voltlab's Arbin .res reader and its mdbtools engine")
 
 
 # --------------------------------------------------------------------------- headless Chromium

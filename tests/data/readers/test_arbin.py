@@ -1,4 +1,4 @@
-"""Arbin readers (.res via mdbtools, CSV exports, MITS XLSX) against the real sample files.
+"""Arbin readers (.res via the built-in Jet reader and mdbtools, CSV exports, MITS XLSX) on the real samples.
 
 Expected numbers are raw values read off the files themselves: for the .res
 file from ``mdb-export 20160805_test001_45_cc_01.res Channel_Normal_Table``
@@ -66,12 +66,19 @@ def _xlsx_bytes(csv_path: str, split_at: int | None = None, sheet: str = "Channe
 
 
 # ------------------------------------------------------------------------------------------
-# .res (MS Access) through mdbtools
+# .res (MS Access): voltlab's Jet reader, mdbtools where it cannot decode a file
 # ------------------------------------------------------------------------------------------
+
+SINGLE = 1e-7  # float32 columns: mdb-export prints 8 significant digits of the stored float32
+
+
+def _f32(printed: float) -> float:
+    """The stored float32 that mdb-export prints as ``printed``, widened exactly."""
+    return float(np.float32(printed))
 
 
 @pytest.fixture
-def res_data(samples: Path, mdb_export: str):
+def res_data(samples: Path):
     return ArbinResReader.read(_arbin(samples, RES))
 
 
@@ -83,7 +90,7 @@ def test_res_rows_cycles_and_first_row(res_data) -> None:
     first = ts.iloc[0]
     # Raw first row: 1,1,300.0104819316021,...,42587.6815162037,1,1,0,0,3.0976174,...
     assert first["test_time_second"] == pytest.approx(300.0104819316021, rel=TIGHT)
-    assert first["voltage_volt"] == pytest.approx(3.0976174, rel=TIGHT)
+    assert first["voltage_volt"] == _f32(3.0976174)
     assert first["current_ampere"] == 0.0
     assert first["unix_time_second"] == pytest.approx((42587.6815162037 - 25569.0) * 86400.0, abs=1e-3)
     assert datetime.fromtimestamp(first["unix_time_second"], UTC).date().isoformat() == "2016-08-05"
@@ -94,8 +101,8 @@ def test_res_discharge_row_is_negative_raw_value(res_data) -> None:
     ts = res_data.timeseries
     # Raw Data_Point 1501: Step 3, Cycle 2, Current -0.00015230193 A, Voltage 0.63554448 V.
     row = ts.loc[ts["data_point"] == 1501].iloc[0]
-    assert row["current_ampere"] == pytest.approx(-0.00015230193, rel=TIGHT)
-    assert row["voltage_volt"] == pytest.approx(0.63554448, rel=TIGHT)
+    assert row["current_ampere"] == _f32(-0.00015230193)
+    assert row["voltage_volt"] == _f32(0.63554448)
     assert (row["cycle_count"], row["step_index"]) == (2, 3)
     assert ts["current_ampere"].min() < 0 < ts["current_ampere"].max()
 
@@ -121,27 +128,51 @@ def test_res_metadata_from_global_table(res_data) -> None:
     extra = meta.extra
     assert extra["channel_number"] == 96
     assert extra["test_name"] == "20160805_sic006_45_cc_01-01-003"
-    assert extra["mass"] == pytest.approx(0.00085283798, rel=1e-6)
+    # Single fields typed into MITS come back as their shortest decimal (mdb-export: 0.00085283798).
+    assert extra["mass"] == 0.000852838
+    assert extra["specific_capacity"] == 3.579
+    assert extra["serial_number"] == "176075"  # a Text column, kept as text
+    assert extra["comments"] is None  # empty text, as mdb-export shows it
+    assert extra["res_engine"] == "native"
     assert extra["start_unix_time_second"] == pytest.approx((42587.67804398148 - 25569.0) * 86400.0, abs=1e-3)
     assert extra["software_version"] == "4.32 Build: 130904"
 
 
-def test_res_timezone_option(samples: Path, mdb_export: str) -> None:
+def test_res_timezone_option(samples: Path) -> None:
     local = ArbinResReader.read(_arbin(samples, RES), timezone="Europe/Oslo").timeseries
     # 2016-08-05 in Oslo is CEST (UTC+2): the same wall clock is 7200 s earlier in UTC.
     assert local["unix_time_second"].iloc[0] == pytest.approx((42587.6815162037 - 25569.0) * 86400.0 - 7200.0, abs=1e-3)
 
 
-def test_res_unknown_test_id(samples: Path, mdb_export: str) -> None:
+def test_res_unknown_test_id(samples: Path) -> None:
     with pytest.raises(DataFormatError, match=r"test_id=7 not in this file"):
         ArbinResReader.read(_arbin(samples, RES), test_id=7)
 
 
-def test_res_missing_mdbtools_raises_dependency_error(samples: Path, tmp_path: Path, monkeypatch) -> None:
+def test_res_engines_agree_on_every_column(samples: Path, mdb_export: str) -> None:
+    """The built-in reader and mdb-export give the same rows, columns and values."""
+    native = ArbinResReader.read(_arbin(samples, RES), engine="native")
+    mdb = ArbinResReader.read(_arbin(samples, RES), engine="mdbtools")
+    assert mdb.metadata.extra["res_engine"] == "mdbtools"
+    a, b = native.timeseries, mdb.timeseries
+    assert list(a.columns) == list(b.columns) and len(a) == len(b) == 10_261
+    for col in a.columns:
+        x, y = a[col].to_numpy(float), b[col].to_numpy(float)
+        assert np.allclose(x, y, rtol=SINGLE, atol=1e-15, equal_nan=True), col
+    # Doubles are not rounded by either path's parsing beyond mdb-export's 16 digits.
+    assert np.allclose(a["test_time_second"], b["test_time_second"], rtol=1e-15, atol=0)
+    assert native.cycles == mdb.cycles
+    assert native.metadata.protocol == mdb.metadata.protocol
+
+
+def test_res_reads_without_mdbtools(samples: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     assert shutil.which("mdb-export") is None
+    data = ArbinResReader.read(_arbin(samples, RES))
+    assert len(data.timeseries) == 10_261
+    assert data.metadata.extra["res_engine"] == "native"
     with pytest.raises(DependencyError) as info:
-        ArbinResReader.read(_arbin(samples, RES))
+        ArbinResReader.read(_arbin(samples, RES), engine="mdbtools")
     msg = str(info.value)
     assert "mdbtools" in msg
     assert "apt-get install mdbtools" in msg
@@ -150,19 +181,57 @@ def test_res_missing_mdbtools_raises_dependency_error(samples: Path, tmp_path: P
     assert isinstance(info.value, ImportError)
 
 
-def test_res_reader_rejects_text_file(samples: Path) -> None:
-    with pytest.raises(DataFormatError, match=r"not an Arbin \.res file") as info:
-        ArbinResReader.read(_arbin(samples, FAST))
-    assert FAST in str(info.value)
+def test_res_unknown_engine_is_named(samples: Path) -> None:
+    with pytest.raises(DataFormatError, match=r"engine='jet' is not one of \['auto', 'native', 'mdbtools'\]"):
+        ArbinResReader.read(_arbin(samples, RES), engine="jet")
 
 
-def test_res_non_arbin_tables_named(samples: Path, tmp_path: Path, mdb_export: str) -> None:
-    # A Jet header on a body that holds no database: mdb-export must fail cleanly.
+def _as_jet3(samples: Path, tmp_path: Path) -> Path:
+    """The sample with a Jet 3 (Access 97) version byte: a layout the built-in reader leaves to mdbtools."""
+    raw = bytearray(_arbin(samples, RES).read_bytes())
+    raw[0x14] = 0
+    out = tmp_path / "jet3.res"
+    out.write_bytes(bytes(raw))
+    return out
+
+
+def test_res_layout_outside_the_builtin_reader_falls_back_to_mdbtools(
+    samples: Path, tmp_path: Path, mdb_export: str, monkeypatch
+) -> None:
+    path = _as_jet3(samples, tmp_path)
+    with pytest.raises(DataFormatError, match=r"built-in \.res reader does not decode this file \(Jet 3 .*"
+                       r"engine='mdbtools'"):
+        ArbinResReader.read(path, engine="native")
+    try:  # mdb-export itself may or may not make sense of the edited header; either way it is used
+        extra = ArbinResReader.read(path, timeout_s=10).metadata.extra
+        assert extra["res_engine"] == "mdbtools"
+        assert "Jet 3" in extra["res_engine_fallback"]
+    except DataFormatError as exc:
+        assert "mdb-export" in str(exc) or "mdbtools" in str(exc) or "jet3.res" in str(exc)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(DependencyError, match=r"Jet 3.*apt-get install mdbtools"):
+        ArbinResReader.read(path)
+
+
+@pytest.mark.parametrize("engine", ["native", "mdbtools"])
+def test_res_non_arbin_tables_named(samples: Path, tmp_path: Path, mdb_export: str, engine: str) -> None:
+    # A Jet header on a body that holds no database: both engines must fail cleanly.
     bad = tmp_path / "fake.res"
     bad.write_bytes(_arbin(samples, RES).read_bytes()[:4096])
     with pytest.raises(DataFormatError) as info:
-        ArbinResReader.read(bad, timeout_s=10)
+        ArbinResReader.read(bad, timeout_s=10, engine=engine)
     assert "fake.res" in str(info.value)
+
+
+def test_res_truncated_copy_is_named(samples: Path, tmp_path: Path) -> None:
+    """A .res copied while the test was still writing: the missing pages are named."""
+    cut = tmp_path / "cut.res"
+    cut.write_bytes(_arbin(samples, RES).read_bytes()[: 300 * 4096])
+    # (The catalog's last data page here is 367 of 399, so it is the first table found cut.)
+    with pytest.raises(DataFormatError, match=r"table 'MSysObjects' lists data page 367, past the end of the "
+                       r"file \(300 pages\): the file is truncated") as info:
+        ArbinResReader.read(cut, engine="native")
+    assert "cut.res" in str(info.value)
 
 
 @pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "polling"])
@@ -182,7 +251,7 @@ def test_res_hung_mdb_export_is_killed(samples: Path, tmp_path: Path, monkeypatc
         monkeypatch.delattr(arbin.os, "pidfd_open", raising=False)
     t0 = time.monotonic()
     with pytest.raises(DataFormatError, match=r"mdb-export did not finish within 0\.3 s .*timeout_s=") as info:
-        ArbinResReader.read(_arbin(samples, RES), timeout_s=0.3)
+        ArbinResReader.read(_arbin(samples, RES), timeout_s=0.3, engine="mdbtools")
     assert 0.3 <= time.monotonic() - t0 < 5.0
     assert RES in str(info.value)
     fake.write_text("#!/bin/sh\necho 'Data_Point,Test_Time'\nsleep 0.2\n")
@@ -200,7 +269,33 @@ def test_res_fuzz(samples: Path, tmp_path: Path, mdb_export: str, reader_robust,
     @given(pos=st.integers(0, len(raw) - 1), junk=st.binary(min_size=1, max_size=4096))
     def run(pos: int, junk: bytes) -> None:
         data = raw[:pos] if op == "truncate" else raw[:pos] + junk + raw[pos + len(junk):]
-        reader_robust(lambda p: ArbinResReader.read(p, timeout_s=10), data, tmp_path / "fuzz.res")
+        reader_robust(lambda p: ArbinResReader.read(p, timeout_s=10, engine="mdbtools"), data,
+                      tmp_path / "fuzz.res")
+
+    run()
+
+
+FUZZ_JET = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.mark.parametrize("op", ["truncate", "overwrite", "page_header"])
+def test_res_fuzz_builtin_reader(samples: Path, tmp_path: Path, reader_robust, op: str) -> None:
+    """Damage anywhere, and in the page headers and row-offset tables the reader trusts most."""
+    raw = _arbin(samples, RES).read_bytes()
+    n_pages = len(raw) // 4096
+
+    @FUZZ_JET
+    @given(pos=st.integers(0, len(raw) - 1), junk=st.binary(min_size=1, max_size=64),
+           page=st.integers(0, n_pages - 1), at=st.integers(0, 63))
+    def run(pos: int, junk: bytes, page: int, at: int) -> None:
+        if op == "truncate":
+            data = raw[:pos]
+        elif op == "overwrite":
+            data = raw[:pos] + junk + raw[pos + len(junk):]
+        else:
+            start = page * 4096 + at
+            data = raw[:start] + junk + raw[start + len(junk):]
+        reader_robust(lambda p: ArbinResReader.read(p, engine="native"), data, tmp_path / "fuzz.res")
 
     run()
 
@@ -440,7 +535,7 @@ def test_detect_csv(samples: Path, name: str, fmt: str) -> None:
     assert read_cycler_file(_arbin(samples, name)).metadata.source_format == fmt
 
 
-def test_detect_res_and_misleading_extensions(samples: Path, tmp_path: Path, mdb_export: str) -> None:
+def test_detect_res_and_misleading_extensions(samples: Path, tmp_path: Path) -> None:
     assert read_cycler_file(_arbin(samples, RES)).metadata.source_format == "arbin_res"
     res_copy = tmp_path / "renamed.dat"
     shutil.copyfile(_arbin(samples, RES), res_copy)

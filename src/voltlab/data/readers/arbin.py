@@ -3,9 +3,11 @@
 Three registered formats:
 
 ``arbin_res``
-    Native MITS Pro result file, a Microsoft Access (Jet) database. Read with
-    mdbtools' ``mdb-export`` (a system tool: ``apt-get install mdbtools`` on
-    Debian/Ubuntu, ``brew install mdbtools`` on macOS): the data come from
+    Native MITS Pro result file, a Microsoft Access (Jet 4) database, read by
+    voltlab's own page reader (:mod:`voltlab.data.readers._jet`; no system
+    package needed). Layouts it does not decode are read with mdbtools'
+    ``mdb-export`` instead (``apt-get install mdbtools`` on Debian/Ubuntu,
+    ``brew install mdbtools`` on macOS). The data come from
     ``Channel_Normal_Table``, the test header from ``Global_Table`` and
     auxiliary channels (e.g. thermocouples) from ``Auxiliary_Table``.
 ``arbin_csv``
@@ -52,6 +54,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from voltlab.data.readers._jet import JetDatabase, JetUnsupportedError
 from voltlab.data.readers._text import decode, looks_decimal_comma, read_text, to_float
 from voltlab.data.readers._unitconv import letters_and_digits, snake_case, split_header_unit
 from voltlab.data.readers.base import CyclerReader, register_reader
@@ -150,8 +153,12 @@ def _unit_factor(kind: str, unit: str, column: str, path: Path) -> tuple[float, 
 
 
 def _numeric(series: pd.Series, decimal_comma: bool = False) -> pd.Series:
+    if series.dtype.kind in "iub":  # already numbers (the .res reader): nothing to parse or clean
+        return series.astype(np.float64)
     out = to_float(series, decimal_comma=decimal_comma)
-    return out.replace([np.inf, -np.inf], np.nan)
+    values = out.to_numpy(dtype=np.float64, copy=True)
+    values[np.isinf(values)] = np.nan
+    return pd.Series(values, index=out.index, name=out.name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -429,7 +436,7 @@ def _record_to_extra(row: pd.Series) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
-# arbin_res: MITS Pro .res (MS Access database) through mdbtools
+# arbin_res: MITS Pro .res (MS Access database), built-in reader or mdbtools
 # --------------------------------------------------------------------------------------------
 
 _JET_MAGIC = (b"Standard Jet DB", b"Standard ACE DB")
@@ -553,6 +560,86 @@ class _ExitWatch:
             self.pidfd = None
 
 
+_RES_ENGINES = ("auto", "native", "mdbtools")
+
+
+def _native_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Empty text as missing, as ``mdb-export`` prints it (its CSV cannot tell '' from NULL)."""
+    for name in df.columns:
+        if df[name].dtype == object:
+            df[name] = [None if v == "" else v for v in df[name].tolist()]
+    return df
+
+
+class _ResTables:
+    """The tables of one ``.res`` file, through the built-in Jet reader or ``mdb-export``.
+
+    ``engine="auto"`` uses the built-in reader and switches to mdb-export only
+    for a layout that reader does not decode (the reason goes into
+    ``notes['res_engine_fallback']``); ``"native"`` never runs mdb-export;
+    ``"mdbtools"`` always does.
+    """
+
+    def __init__(self, path: Path, engine: str, timeout_s: float, notes: dict[str, Any]) -> None:
+        if engine not in _RES_ENGINES:
+            raise DataFormatError(
+                f"engine={engine!r} is not one of {list(_RES_ENGINES)} ('auto': the built-in reader, "
+                "mdbtools where it cannot decode the file)",
+                path=path, value=engine,
+            )
+        self.path, self.engine, self.timeout_s, self.notes = path, engine, timeout_s, notes
+        self._db: JetDatabase | None = None
+        self._exe: str | None = None
+        if engine != "mdbtools":
+            try:
+                self._db = JetDatabase(path)
+            except JetUnsupportedError as exc:
+                self._fall_back(exc)
+        if self._db is None:
+            self._exe = _mdb_export_exe(path)
+        notes["res_engine"] = "native" if self._db is not None else "mdbtools"
+
+    def _fall_back(self, exc: JetUnsupportedError) -> None:
+        if self.engine == "native":
+            raise DataFormatError(
+                f"voltlab's built-in .res reader does not decode this file ({exc.message}); read it with "
+                f"engine='mdbtools' (or the default engine='auto'), which needs mdbtools: {_MDB_INSTALL_HINT}",
+                path=self.path,
+            ) from exc
+        if shutil.which("mdb-export") is None:
+            raise DependencyError(
+                f"this .res file uses a layout voltlab's built-in reader does not decode ({exc.message}); reading "
+                f"it needs the mdbtools program 'mdb-export': {_MDB_INSTALL_HINT}",
+                path=self.path,
+            ) from exc
+        self._db = None
+        self.notes["res_engine"] = "mdbtools"
+        self.notes["res_engine_fallback"] = exc.message
+
+    def read(self, table: str, *, typed_in: bool = False) -> pd.DataFrame:
+        """One table as a DataFrame (DataFormatError if it is missing or unreadable).
+
+        ``typed_in``: a table of values a person entered (``Global_Table``):
+        Single values as their shortest decimal (3.579, not 3.5789999961853027).
+        """
+        if self._db is not None:
+            try:
+                return _native_frame(self._db.read_table(table, single_as_decimal=typed_in))
+            except JetUnsupportedError as exc:
+                self._fall_back(exc)
+        exe = self._exe or _mdb_export_exe(self.path)
+        self._exe = exe
+        return _parse_mdb_csv(_run_mdb_export(exe, self.path, table, self.timeout_s), self.path, table)
+
+    def optional(self, table: str, *, typed_in: bool = False) -> pd.DataFrame | None:
+        """A secondary table, or None (noted in ``tables_unreadable``) if it cannot be read."""
+        try:
+            return self.read(table, typed_in=typed_in)
+        except DataFormatError as exc:
+            self.notes.setdefault("tables_unreadable", []).append(f"{table}: {exc.message[:200]}")
+            return None
+
+
 def _parse_mdb_csv(data: bytes, path: Path, table: str) -> pd.DataFrame:
     if not data.strip():
         raise DataFormatError(f"mdb-export returned nothing for table {table!r} (corrupt file?)", path=path)
@@ -636,7 +723,17 @@ def _res_metadata(glob: pd.DataFrame, timezone: str | None) -> dict[str, Any]:
 
 @register_reader
 class ArbinResReader(CyclerReader):
-    """Arbin MITS Pro ``.res`` result file (Microsoft Access database), via mdbtools.
+    """Arbin MITS Pro ``.res`` result file (Microsoft Access database).
+
+    Read by voltlab's built-in Jet 4 page reader; files it cannot decode (Jet 3
+    databases, unusual column types) are read with mdbtools' ``mdb-export``
+    when it is installed. The two differ on edited databases: mdbtools 1.0
+    reads Access' row flags the other way round from Jackcess (and from the
+    built-in reader), so it returns deleted rows and drops rows that Access
+    moved to another page. Single-precision
+    columns (current, voltage, dV/dt, resistances) come back as the exact
+    float32 values stored, widened to float64; mdb-export prints them rounded
+    to 8 significant digits, so the two engines agree to 1e-7 relative.
 
     Options for ``read``
     --------------------
@@ -647,6 +744,11 @@ class ArbinResReader(CyclerReader):
         IANA zone of the instrument clock for ``DateTime`` (default: UTC).
     timeout_s : float, optional
         Limit for each ``mdb-export`` call, in s (default 30 s + 5 s per MB).
+    engine : {"auto", "native", "mdbtools"}, optional
+        ``"auto"`` (default): the built-in reader, mdb-export where it cannot
+        decode the file (``extra['res_engine_fallback']`` says why);
+        ``"native"``: the built-in reader only; ``"mdbtools"``: mdb-export
+        only. ``extra['res_engine']`` records which one read the data.
 
     Metadata ``extra`` holds the ``Global_Table`` row with snake_case keys
     (``test_name``, ``channel_index``, ``channel_number``, ``start_datetime``
@@ -657,7 +759,7 @@ class ArbinResReader(CyclerReader):
 
     name: ClassVar[str] = "arbin_res"
     vendor: ClassVar[str] = "Arbin"
-    description: ClassVar[str] = "MITS Pro .res result file (MS Access database; needs mdbtools)"
+    description: ClassVar[str] = "MITS Pro .res result file (MS Access database)"
     extensions: ClassVar[tuple[str, ...]] = (".res",)
 
     @classmethod
@@ -686,20 +788,18 @@ class ArbinResReader(CyclerReader):
                 "format='arbin_csv' or 'arbin_xlsx'",
                 path=path,
             )
-        exe = _mdb_export_exe(path)
         timeout_s = float(options.get("timeout_s") or _default_timeout(path))
         timezone = options.get("timezone")
         notes: dict[str, Any] = {}
-        normal = _parse_mdb_csv(_run_mdb_export(exe, path, "Channel_Normal_Table", timeout_s), path,
-                                "Channel_Normal_Table")
-        normal = _select_test(normal, options.get("test_id"), path, notes)
+        tables = _ResTables(path, str(options.get("engine") or "auto"), timeout_s, notes)
+        normal = _select_test(tables.read("Channel_Normal_Table"), options.get("test_id"), path, notes)
         if "Data_Point" in normal.columns:
             normal = normal.assign(_dp=pd.to_numeric(normal["Data_Point"], errors="coerce"))
             normal = normal.sort_values("_dp", kind="stable").drop(columns="_dp")
-        normal = cls._merge_aux(exe, path, normal, notes, timeout_s)
+        normal = cls._merge_aux(tables, normal, notes)
         df, map_notes = arbin_columns_to_canonical(normal, path, timezone=timezone)
         notes.update(map_notes)
-        glob = cls._optional_table(exe, path, "Global_Table", timeout_s, notes)
+        glob = tables.optional("Global_Table", typed_in=True)
         if glob is not None and "Test_ID" in glob.columns and "test_id" in notes:
             glob = glob[pd.to_numeric(glob["Test_ID"], errors="coerce") == notes["test_id"]]
         meta = _res_metadata(glob if glob is not None else pd.DataFrame(), timezone)
@@ -709,29 +809,16 @@ class ArbinResReader(CyclerReader):
         return df, meta
 
     @classmethod
-    def _optional_table(
-        cls, exe: str, path: Path, table: str, timeout_s: float, notes: dict[str, Any]
-    ) -> pd.DataFrame | None:
-        """A secondary table, or None (noted in ``extra``) if it cannot be read."""
-        try:
-            return _parse_mdb_csv(_run_mdb_export(exe, path, table, timeout_s), path, table)
-        except DataFormatError as exc:
-            notes.setdefault("tables_unreadable", []).append(f"{table}: {exc.message[:200]}")
-            return None
-
-    @classmethod
-    def _merge_aux(
-        cls, exe: str, path: Path, normal: pd.DataFrame, notes: dict[str, Any], timeout_s: float
-    ) -> pd.DataFrame:
+    def _merge_aux(cls, tables: _ResTables, normal: pd.DataFrame, notes: dict[str, Any]) -> pd.DataFrame:
         """Join auxiliary channels (thermocouples, aux voltages) on Data_Point."""
         if "Data_Point" not in normal.columns:
             return normal
-        aux = cls._optional_table(exe, path, "Auxiliary_Table", timeout_s, notes)
+        aux = tables.optional("Auxiliary_Table")
         if aux is None or aux.empty:
             return normal
         if "Test_ID" in aux.columns and "test_id" in notes:
             aux = aux[pd.to_numeric(aux["Test_ID"], errors="coerce") == notes["test_id"]]
-        aux_global = cls._optional_table(exe, path, "Aux_Global_Data_Table", timeout_s, notes)
+        aux_global = tables.optional("Aux_Global_Data_Table")
         wide = _aux_columns(aux, aux_global)
         if wide is None:
             return normal
