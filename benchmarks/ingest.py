@@ -131,6 +131,68 @@ def _timed_runs(fn: Any, repeats: int) -> tuple[list[float], Any]:
     return times, result
 
 
+def _label(case: dict[str, Any]) -> str:
+    return str(case.get("label", case["file"]))
+
+
+LARGE_RES_COPIES = 99  # 100 x the sample's 10,261 rows: 1,026,100 rows, 1,800 cycles, 106 MB
+
+
+def scaled_res(src: Path, copies: int, out: Path) -> int:
+    """A long Arbin test built from the sample ``.res``: its data pages repeated ``copies`` times.
+
+    Each copy's rows continue the test (Data_Point, Test_Time, DateTime and Cycle_Index shifted by
+    one sample's span), the table's usage map is rewritten as bitmap pages (as Access does for
+    large tables), and nothing else changes: a real file's bytes, at the size of a months-long test.
+    Returns the number of data rows.
+    """
+    import struct
+
+    import numpy as np
+
+    from voltlab.data.readers._jet import PAGE_SIZE, JetDatabase
+
+    db = JetDatabase(src)
+    table = db.table("Channel_Normal_Table")
+    pages = db._data_pages(table)
+    raw = bytearray(src.read_bytes())
+    cols = {c.name: c for c in table.columns}
+    rows = db.read_table("Channel_Normal_Table")
+    span_s = float(rows["Test_Time"].max()) + 60.0
+    shifts = (("Data_Point", "<i", int(rows["Data_Point"].max())), ("Test_Time", "<d", span_s),
+              ("DateTime", "<d", span_s / 86400.0), ("Cycle_Index", "<h", int(rows["Cycle_Index"].max())))
+    originals = [bytes(raw[p * PAGE_SIZE:(p + 1) * PAGE_SIZE]) for p in pages]
+    copied = []
+    for k in range(1, copies + 1):
+        for original in originals:
+            page = bytearray(original)
+            for r in range(struct.unpack_from("<H", page, 12)[0]):
+                offset = struct.unpack_from("<H", page, 14 + 2 * r)[0]
+                if offset & 0xC000:  # deleted or moved: left as they are
+                    continue
+                for name, fmt, step in shifts:
+                    pos = (offset & 0x1FFF) + 2 + cols[name].fixed_offset
+                    struct.pack_into(fmt, page, pos, struct.unpack_from(fmt, page, pos)[0] + k * step)
+            copied.append(bytes(page))
+    used = np.concatenate([pages, np.arange(db.n_pages, db.n_pages + len(copied))])
+    per_map = (PAGE_SIZE - 4) * 8
+    bitmap = np.zeros((int(used.max()) // per_map + 1) * per_map, np.uint8)
+    bitmap[used] = 1
+    maps = [bytes([0x05, 0x01, 0, 0]) + np.packbits(bitmap[i:i + per_map], bitorder="little").tobytes()
+            for i in range(0, len(bitmap), per_map)]
+    first_map = db.n_pages + len(copied)
+    map_page, map_row = table.usage_map
+    page = raw[map_page * PAGE_SIZE:(map_page + 1) * PAGE_SIZE]
+    start = struct.unpack_from("<H", page, 14 + 2 * map_row)[0] & 0x1FFF
+    end = PAGE_SIZE if map_row == 0 else struct.unpack_from("<H", page, 14 + 2 * (map_row - 1))[0] & 0x1FFF
+    umap = bytes([1]) + b"".join(struct.pack("<I", first_map + i) for i in range(len(maps)))
+    if len(umap) > end - start:
+        raise ValueError(f"{len(maps)} usage bitmap pages do not fit in the usage-map row ({end - start} bytes)")
+    raw[map_page * PAGE_SIZE + start:map_page * PAGE_SIZE + end] = umap + bytes(end - start - len(umap))
+    out.write_bytes(bytes(raw) + b"".join(copied) + b"".join(maps))
+    return len(rows) * (copies + 1)
+
+
 # ---------------------------------------------------------------------------- workers
 def _voltlab_formats() -> tuple[list[str], str]:
     """Formats voltlab's registry lists, and a note if the registry itself is broken."""
@@ -158,6 +220,7 @@ def _bench_voltlab_case(case: dict[str, Any], tmp_root: Path, repeats: int, regi
 
     path = SAMPLES / case["file"]
     fmt = case["voltlab"]
+    repeats = int(case.get("repeats", repeats))
 
     def read() -> Any:
         if registry_note:
@@ -272,6 +335,7 @@ def worker_cellpy(cases: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
         path = SAMPLES / case["file"]
         res: dict[str, Any] = {}
         out["cases"][case["key"]] = res
+        case_repeats = int(case.get("repeats", repeats))
 
         def ingest(path: Path = path, case: dict[str, Any] = case) -> tuple[int, int]:
             kwargs = dict(case["cellpy_kwargs"])
@@ -285,7 +349,7 @@ def worker_cellpy(cases: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
 
         try:
             with contextlib.redirect_stdout(sys.stderr):
-                times, (rows, cycles) = _timed_runs(ingest, repeats)
+                times, (rows, cycles) = _timed_runs(ingest, case_repeats)
             res.update(rows=rows, cycles=cycles, seconds=times)
         except Exception as exc:  # noqa: BLE001
             res["error"] = _short_error(exc)
@@ -591,6 +655,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunk-rows", type=float, default=1e6)
     p.add_argument("--skip-stream", action="store_true")
     p.add_argument("--skip-files", action="store_true")
+    p.add_argument("--large-res-copies", type=int, default=None,
+                   help=f"copies of the .res sample's data pages in the long-test file (default {LARGE_RES_COPIES}, "
+                        "quick 9; 0 leaves it out)")
     p.add_argument("--profile", action="store_true",
                    help="also cProfile voltlab's Store.ingest on the files; writes results/ingest-profile.txt")
     p.add_argument("--cellpy-python", default=os.environ.get("VOLTLAB_BENCH_CELLPY_PYTHON", sys.executable),
@@ -649,6 +716,17 @@ def main(argv: list[str] | None = None) -> int:
         else:
             cases.append(case)
 
+    copies = LARGE_RES_COPIES if args.large_res_copies is None and not args.quick else (
+        9 if args.large_res_copies is None else args.large_res_copies)
+    large_dir = Path(tempfile.mkdtemp(prefix="voltlab-bench-res-"))  # its own folder: cellpy copies beside it
+    res_case = next((c for c in cases if c["key"] == "arbin_res"), None)
+    if copies > 0 and res_case is not None and not args.skip_files:
+        big = large_dir / "long_test.res"
+        n_big = scaled_res(SAMPLES / res_case["file"], copies, big)
+        say(f"long-test .res: {n_big:,} rows, {big.stat().st_size / 1e6:,.0f} MB (the sample's pages x{copies + 1})")
+        cases.append({**res_case, "key": "arbin_res_long", "file": str(big), "repeats": 1,
+                      "label": f"arbin/20160805_test001_45_cc_01.res x{copies + 1} (long test, {n_big:,} rows)"})
+
     vl: dict[str, Any] = {"cases": {}}
     cp: dict[str, Any] = {"cases": {}}
     if cases and not args.skip_files:
@@ -675,6 +753,7 @@ def main(argv: list[str] | None = None) -> int:
         if "error" in stream:
             say(f"stream worker failed: {stream['error'][:500]}")
 
+    shutil.rmtree(large_dir, ignore_errors=True)
     say("checking beep (pip --dry-run against constraints.txt) ...")
     beep = _beep_check(args.recheck_beep)
 
@@ -701,7 +780,7 @@ def main(argv: list[str] | None = None) -> int:
         c_err = c.get("error") or cp.get("error")
         rows = v.get("rows") or c.get("rows")
         rec: dict[str, Any] = {"case": case, "rows": rows, "v": v, "c": c, "v_err": v_err, "c_err": c_err}
-        flat[f"file_{k}"] = case["file"]
+        flat[f"file_{k}"] = _label(case)
         if rows:
             flat[f"rows_{k}"] = rows
         if not v_err and v.get("store_seconds"):
@@ -818,7 +897,7 @@ def main(argv: list[str] | None = None) -> int:
         case = rec["case"]
         cyc = f"{rec['v'].get('cycles', '-')} / {rec['c'].get('cycles', '-')}"
         n_rows = f"{rec['rows']:,}" if rec["rows"] else "n/a"
-        L.append(f"| `{case['file']}` | {case['voltlab']} / {case['cellpy']} | "
+        L.append(f"| `{_label(case)}` | {case['voltlab']} / {case['cellpy']} | "
                  f"{n_rows} | {cyc} | "
                  f"{_fmt_rate(rec.get('v_rate')) if not rec['v_err'] else 'failed'} | "
                  f"{_fmt_rate(rec.get('vm_rate')) if not rec['v_err'] else 'failed'} | "
@@ -838,7 +917,7 @@ def main(argv: list[str] | None = None) -> int:
     for rec in rows_table:
         cr = rec["c"].get("rows")
         if cr and rec["rows"] and cr != rec["rows"]:
-            L.append(f"- `{rec['case']['file']}`: cellpy keeps {cr:,} rows, voltlab {rec['rows']:,}; rates use "
+            L.append(f"- `{_label(rec['case'])}`: cellpy keeps {cr:,} rows, voltlab {rec['rows']:,}; rates use "
                      f"voltlab's count.")
     L.append("")
 
@@ -863,7 +942,7 @@ def main(argv: list[str] | None = None) -> int:
                 return "-" if x is None else f"{1e3 * x:,.1f}"
 
             best = f"{cell / backend:.1f}x" if backend and cell else "-"
-            L.append(f"| `{rec['case']['file']}` | {ms(st.get('parse'))} | "
+            L.append(f"| `{_label(rec['case'])}` | {ms(st.get('parse'))} | "
                      f"{ms(st.get('finalize'))} | {ms(st.get('hash'))} | "
                      f"{ms(st.get('summary'))} | {ms(st.get('store_add'))} | {ms(min(rec['v']['store_seconds']))} | "
                      f"{ms(backend)} | {ms(cell)} | {best} |")
@@ -871,7 +950,7 @@ def main(argv: list[str] | None = None) -> int:
         for rec in staged:
             st = rec["v"]["stage_seconds"]
             if st.get("parse_mdbtools") and st.get("parse"):
-                L.append(f"Arbin `.res` engines, `{rec['case']['file']}`: voltlab's built-in Jet page reader "
+                L.append(f"Arbin `.res` engines, `{_label(rec['case'])}`: voltlab's built-in Jet page reader "
                          f"(default) parses in {1e3 * st['parse']:,.1f} ms, its mdbtools engine "
                          f"(`engine=\"mdbtools\"`: mdb-export + CSV) in {1e3 * st['parse_mdbtools']:,.1f} ms: "
                          f"**{st['parse_mdbtools'] / st['parse']:.1f}x** faster, with no system package "
@@ -907,7 +986,13 @@ def main(argv: list[str] | None = None) -> int:
              "(`voltlab.data.readers._jet`) and uses mdb-export only for layouts its reader does not decode.")
     L.append("- voltlab's store time includes `fsync` of every file and an atomic rename; cellpy does not "
              "persist anything in its timed path. The read+summary column compares like with like.")
-    L.append("- The files are small (0.2k-250k rows, all that cycler_samples holds), so fixed per-file costs "
+    if any(c["key"] == "arbin_res_long" for c in cases):
+        L.append("- The long-test `.res` (1 timed run after a warm-up per tool, for its size) is built by "
+                 "`scaled_res` from the real sample: its data pages repeated, each copy's data point, test "
+                 "time, date and cycle shifted to continue the test, and the usage map moved to bitmap pages "
+                 "as Access stores large tables. It stands for a months-long Arbin test; the sample files "
+                 "are all small.")
+    L.append("- The sample files are small (0.2k-250k rows, all that cycler_samples holds), so fixed per-file costs "
              "(process start of mdb-export for cellpy, file hashing, pandas/pyarrow per-call overhead, three Parquet files "
              "and six fsyncs per cell) weigh heavily in rows/s.")
     L.append("- The machine is shared and has 2 cores: repeated runs of this benchmark vary by about +-30 % per "

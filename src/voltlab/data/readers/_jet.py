@@ -317,7 +317,7 @@ class JetDatabase:
                 f"({self.n_pages} pages): the file is truncated (copied while the test was running?)",
                 path=self.path,
             )
-        heads = self._pages[pages]
+        heads = self._pages[:, :8][pages]  # page headers only
         owner = heads[:, 4:8].copy().view("<u4").ravel()
         return pages[(heads[:, 0] == _PAGE_DATA) & (owner == table.tdef_page)]
 
@@ -325,14 +325,14 @@ class JetDatabase:
         """Absolute [start, end) byte spans of the live rows of ``pages``, in storage order."""
         if pages.size == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        heads = self._pages[pages]
-        counts = heads[:, 12].astype(np.int64) | (heads[:, 13].astype(np.int64) << 8)
+        heads = self._pages[:, 12:14][pages]
+        counts = heads[:, 0].astype(np.int64) | (heads[:, 1].astype(np.int64) << 8)
         if int(counts.max()) > (PAGE_SIZE - 14) // 2:
             bad = int(pages[int(np.argmax(counts))])
             raise DataFormatError(f"table {table.name!r}: data page {bad} claims {int(counts.max())} rows; "
                                   "the file is corrupt", path=self.path)
         width = max(int(counts.max()), 1)
-        table_bytes = np.ascontiguousarray(heads[:, 14:14 + 2 * width])
+        table_bytes = self._pages[:, 14:14 + 2 * width][pages]
         offsets = table_bytes.view("<u2").astype(np.int64)
         live = np.arange(width)[None, :] < counts[:, None]
         starts = offsets & _OFFSET_MASK
@@ -395,7 +395,7 @@ class JetDatabase:
         """
         table = self.table(name)
         data = self._read(table, columns, single_as_decimal=single_as_decimal)
-        return pd.DataFrame(data, columns=list(data))
+        return pd.DataFrame(data, columns=list(data), copy=False)  # one block per column: no 2-D stacking
 
     def _read(self, table: JetTable, wanted: tuple[str, ...] | None, *,
               single_as_decimal: bool = False) -> dict[str, np.ndarray | list]:
@@ -428,18 +428,20 @@ class JetDatabase:
         # One gather of every row's fixed area; each fixed column is then a slice of it.
         width = 2 + max((c.fixed_offset + c.length for c in cols if c.fixed), default=0)
         block = self._row_block(buf, starts, width)
+        room = mask_start - starts  # bytes before the null mask: where fixed data may lie
+        # Likewise every row's null mask (bytes past a shorter row's mask are never looked at).
+        masks = self._row_block(buf, mask_start, int(mask_bytes.max()) if n else 1)
         out: dict[str, np.ndarray | list] = {}
         for col in cols:
             byte, bit = divmod(col.number, 8)
-            has_bit = byte < mask_bytes
-            bits = np.zeros(n, bool)
-            idx = np.flatnonzero(has_bit)
-            bits[idx] = (buf[mask_start[idx] + byte] >> bit) & 1 == 1
+            bits = ((masks[:, byte] >> bit) & 1).astype(bool) if byte < masks.shape[1] else np.zeros(n, bool)
+            if n and byte >= int(mask_bytes.min()):
+                bits &= byte < mask_bytes
             if col.type == BOOL:
                 out[col.name] = bits.astype(np.int64)
             elif col.fixed:
                 present = bits & (fixed_rank[col.number] < row_fixed)
-                values = self._fixed_values(table, col, block, starts, mask_start, present)
+                values = self._fixed_values(table, col, block, room, present)
                 if single_as_decimal and col.type == FLOAT and isinstance(values, np.ndarray):
                     values = np.array([float(str(np.float32(v))) for v in values.tolist()], np.float64)
                 out[col.name] = values
@@ -461,32 +463,34 @@ class JetDatabase:
             block[i] = np.concatenate([tail, np.zeros(width - len(tail), np.uint8)])
         return block
 
-    def _fixed_values(self, table: JetTable, col: JetColumn, block: np.ndarray, starts: np.ndarray,
-                      limit: np.ndarray, present: np.ndarray) -> np.ndarray | list:
-        """One fixed column from ``block`` (row i's bytes from its start, one row per line)."""
+    def _fixed_values(self, table: JetTable, col: JetColumn, block: np.ndarray, room: np.ndarray,
+                      present: np.ndarray) -> np.ndarray | list:
+        """One fixed column from ``block`` (row i's bytes from its start, one row per line); ``room``:
+        each row's bytes before its null mask."""
         lo = 2 + col.fixed_offset
         if col.type == GUID:
-            return [self._guid(bytes(block[i, lo:lo + 16])) if p else None
-                    for i, p in enumerate(present.tolist())]
+            return [self._guid(bytes(block[i, lo:lo + 16])) if p and r >= lo + 16 else None
+                    for i, (p, r) in enumerate(zip(present.tolist(), room.tolist(), strict=True))]
         dtype = _FIXED_DTYPES.get(col.type)
         if dtype is None:
             raise JetUnsupportedError(f"column {col.name!r} of table {table.name!r} has type {col.type:#04x}",
                                       path=self.path)
         size = np.dtype(dtype).itemsize
-        first = starts + 2 + col.fixed_offset
-        inside = first + size <= limit
-        if bool((present & ~inside).any()):
-            row = int(np.flatnonzero(present & ~inside)[0])
+        outside = present & (room < lo + size)
+        if bool(outside.any()):
+            row = int(np.flatnonzero(outside)[0])
             raise DataFormatError(f"table {table.name!r}, row {row}: column {col.name!r} runs past the row's "
                                   "end; the file is corrupt", path=self.path)
-        values = np.ascontiguousarray(block[:, lo:lo + size]).view(dtype).ravel()
+        # A strided typed view of the rows' bytes at this offset (no byte-wise copy).
+        field = np.dtype({"names": ["v"], "formats": [dtype], "offsets": [lo], "itemsize": block.shape[1]})
+        values = block.view(field)[:, 0]["v"]
         if col.type == MONEY:
             values = values / 10_000.0
-        if col.type in _INTEGER_TYPES:
-            if bool(present.all()):
-                return values.astype(np.int64)
-            return np.where(present, values.astype(np.float64), np.nan)
-        return np.where(present, values.astype(np.float64), np.nan)
+        everywhere = bool(present.all())
+        if col.type in _INTEGER_TYPES and everywhere:
+            return values.astype(np.int64)
+        values = values.astype(np.float64)  # a copy: the result owns its memory
+        return values if everywhere else np.where(present, values, np.nan)
 
     def _var_values(self, table: JetTable, col: JetColumn, buf: np.ndarray, starts: np.ndarray,
                     mask_start: np.ndarray, row_var: np.ndarray, present: np.ndarray) -> list:

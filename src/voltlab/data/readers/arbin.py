@@ -794,8 +794,9 @@ class ArbinResReader(CyclerReader):
         tables = _ResTables(path, str(options.get("engine") or "auto"), timeout_s, notes)
         normal = _select_test(tables.read("Channel_Normal_Table"), options.get("test_id"), path, notes)
         if "Data_Point" in normal.columns:
-            normal = normal.assign(_dp=pd.to_numeric(normal["Data_Point"], errors="coerce"))
-            normal = normal.sort_values("_dp", kind="stable").drop(columns="_dp")
+            dp = pd.to_numeric(normal["Data_Point"], errors="coerce").to_numpy(dtype=np.float64)
+            if not bool((np.diff(dp) >= 0).all()):  # storage order is usually logging order already
+                normal = normal.iloc[np.argsort(dp, kind="stable")]
         normal = cls._merge_aux(tables, normal, notes)
         df, map_notes = arbin_columns_to_canonical(normal, path, timezone=timezone)
         notes.update(map_notes)
