@@ -118,3 +118,42 @@ def test_cells_never_cuts_a_cell_id_short(tmp_path, tiny_cycles, capsys, monkeyp
     first_column = "".join(line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│"))
     assert first_column == long_id
     assert ("cell.bdf.csv" in out) == (width >= 100)  # the source file's name only where it fits
+
+
+def test_ingest_timezone_and_reader_options_on_a_mixed_folder(tmp_path, samples, capsys):
+    """--timezone reaches the readers that have a clock option and is left out (and noted) for the others;
+    --option passes reader options (here the .res engine) with JSON values."""
+    from voltlab.data.store import Store
+
+    res = samples / "arbin" / "20160805_test001_45_cc_01.res"
+    pec = samples / "pec" / "pec.csv"
+    utc, oslo = tmp_path / "utc", tmp_path / "oslo"
+    code, _, err = run(["ingest", str(res), str(pec), "--store", str(utc)], capsys)
+    assert code == 0, err
+    code, out, err = run(["ingest", str(res), str(pec), "--store", str(oslo), "--timezone", "Europe/Oslo",
+                          "-o", "engine=native", "-o", "timeout_s=30"], capsys)
+    assert code == 0, err
+    assert "added 2 cell(s)" in out
+    a, b = Store(utc), Store(oslo)
+    res_id = next(c for c in a.cell_ids() if c.startswith("20160805"))
+    pec_id = next(c for c in a.cell_ids() if c != res_id)
+    t_utc = a.load(res_id, columns=["unix_time_second"]).timeseries["unix_time_second"].iloc[0]
+    t_oslo = b.load(res_id, columns=["unix_time_second"]).timeseries["unix_time_second"].iloc[0]
+    assert t_utc - t_oslo == pytest.approx(7200.0, abs=1e-3)  # CEST: the same wall clock is 2 h earlier in UTC
+    assert b.metadata(res_id).extra["res_engine"] == "native"
+    assert b.metadata(pec_id).extra["options_not_used"] == ["engine", "timeout_s", "timezone"]
+
+
+def test_ingest_option_errors_are_named(tmp_path, samples, capsys):
+    res = samples / "arbin" / "20160805_test001_45_cc_01.res"
+    code, _, err = run(["ingest", str(res), "--store", str(tmp_path / "s"), "-o", "engine"], capsys)
+    assert code == 1 and "--option 'engine': give KEY=VALUE" in err
+    code, _, err = run(["ingest", str(res), "--store", str(tmp_path / "s"), "-o", "egnine=native"], capsys)
+    assert code == 1 and "takes no option 'egnine'" in err and "test_id, timezone, timeout_s, engine" in err
+
+
+def test_formats_lists_reader_options(capsys):
+    code, out, _ = run(["formats"], capsys)
+    assert code == 0
+    row = next(line for line in out.splitlines() if "arbin_res" in line)
+    assert "test_id" in row

@@ -6,10 +6,11 @@ Errors print one line (``error: <file>: <what and how to fix>``) and exit 1;
 
 from __future__ import annotations
 
+import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -73,13 +74,29 @@ def _parse_cycles(text: str | None) -> list[int] | None:
 
 @app.command()
 def formats() -> None:
-    """List the file formats voltlab reads (names for --format)."""
-    from voltlab.data.readers import available_formats
+    """List the file formats voltlab reads (names for --format) and each reader's options (for --option)."""
+    from voltlab.data.readers import available_formats, get_reader
 
-    table = Table("format", "reads")
+    table = Table("format", "reads", "options")
     for name, desc in available_formats().items():
-        table.add_row(name, desc)
+        table.add_row(name, desc, ", ".join(get_reader(name).options) or "-")
     console.print(table)
+
+
+def _reader_options(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings -> reader options (VALUE as JSON where it parses, else text)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise VoltlabError(f"--option {pair!r}: give KEY=VALUE, e.g. --option engine=mdbtools",
+                               value=pair)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
 
 
 @app.command()
@@ -101,6 +118,14 @@ def ingest(
     workers: Annotated[int, typer.Option(help="Files parsed in parallel processes (the store has one writer).")] = 1,
     scheduler: Annotated[str | None, typer.Option(
         help="Dask scheduler address (tcp://host:port) to parse on; default $VOLTLAB_SCHEDULER.")] = None,
+    timezone: Annotated[str | None, typer.Option(
+        help="IANA zone of the cycler's clock, e.g. Europe/Oslo (Arbin, Maccor, Neware, BioLogic); UTC if "
+             "omitted.")] = None,
+    option: Annotated[list[str] | None, typer.Option(
+        "--option", "-o", metavar="KEY=VALUE",
+        help="A reader option (repeatable), e.g. -o engine=mdbtools or -o test_id=2 for Arbin .res; VALUE is "
+             "read as JSON when it parses (numbers, true/false, {...}), else as text. 'voltlab formats' "
+             "lists each reader's options.")] = None,
 ) -> None:
     """Read raw cycler files, validate them and add them to a store."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -112,7 +137,8 @@ def ingest(
     st = Store(store)
     overrides = {
         "cell_id": cell_id, "chemistry": chemistry, "nominal_capacity_ah": nominal_capacity,
-        "form_factor": form_factor, "protocol": protocol, "batch": batch,
+        "form_factor": form_factor, "protocol": protocol, "batch": batch, "timezone": timezone,
+        **_reader_options(option or []),
     }
     with Progress(
         TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -97,3 +97,40 @@ def test_a_number_that_would_crash_pandas_is_rejected(samples, rel, tmp_path):
     with pytest.raises(DataFormatError, match=r"line \d+: .*exponent out of range") as exc:
         read_cycler_file(bad, format=EXPECTED[rel])
     assert str(bad) in str(exc.value)
+
+
+def test_reader_options_are_checked(samples) -> None:
+    """An option a reader does not take is named with the ones it does, not passed on to fail somewhere else."""
+    from voltlab.data.readers import read_cycler_file
+    from voltlab.data.readers.pec import PecReader
+    from voltlab.errors import DataFormatError
+
+    pec = samples / "pec" / "pec.csv"
+    with pytest.raises(DataFormatError, match=r"the pec_csv reader takes no option 'timezone' \(its options: "
+                       r"none\)") as info:
+        PecReader.read(pec, timezone="Europe/Oslo")
+    assert "pec.csv" in str(info.value)
+    with pytest.raises(DataFormatError, match=r"pec_csv reader takes no option 'timezone'"):
+        read_cycler_file(pec, format="pec_csv", timezone="Europe/Oslo")
+    # Detected: an option only other readers take is left out for this file, and said so.
+    data = read_cycler_file(pec, timezone="Europe/Oslo", cell_id="p1")
+    assert data.metadata.extra["options_not_used"] == ["timezone"] and data.metadata.cell_id == "p1"
+    with pytest.raises(DataFormatError, match=r"takes no option 'time_zone'"):
+        read_cycler_file(pec, time_zone="Europe/Oslo")
+
+
+def test_every_reader_declares_options_its_read_accepts() -> None:
+    """The declared names are the keyword names of ``_read`` (or its documented ``**options``)."""
+    import inspect
+
+    from voltlab.data.readers import available_formats, get_reader
+
+    for name in available_formats():
+        cls = get_reader(name)
+        params = inspect.signature(cls._read).parameters
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            doc = inspect.getdoc(cls) or ""
+            for opt in cls.options:
+                assert opt in doc, f"{name}: option {opt!r} is not documented on the reader"
+        else:
+            assert set(cls.options) == {p for p in params if p not in ("cls", "path")}, name

@@ -107,6 +107,11 @@ def detect_format(path: str | os.PathLike[str]) -> type[CyclerReader]:
     return registered_readers()[best]
 
 
+_METADATA_OVERRIDES = frozenset({
+    "cell_id", "chemistry", "nominal_capacity_ah", "form_factor", "protocol", "batch", "validate", "limits",
+})
+
+
 def read_cycler_file(
     path: str | os.PathLike[str], format: str | None = None, **kwargs: Any
 ) -> CyclingData:
@@ -119,7 +124,20 @@ def read_cycler_file(
     format
         Reader name (see :func:`available_formats`); detected from content if None.
     **kwargs
-        Passed to the reader's ``read`` (metadata overrides and options).
+        Passed to the reader's ``read``: metadata overrides and reader options
+        (each reader lists its own in ``options``). With ``format`` given, an
+        option that reader does not take is an error. With the format detected,
+        an option that only other readers take (``timezone=`` for a folder of
+        Arbin and PEC files) is left out for this file and named in
+        ``metadata.extra["options_not_used"]``; one no reader takes is an error.
     """
-    cls = get_reader(format) if format else detect_format(path)
-    return cls.read(path, **kwargs)
+    if format:
+        return get_reader(format).read(path, **kwargs)
+    cls = detect_format(path)
+    options = {k: v for k, v in kwargs.items() if k not in _METADATA_OVERRIDES}
+    elsewhere = sorted(k for k in options if k not in cls.options
+                       and any(k in other.options for other in _load_all().values()))
+    data = cls.read(path, **{k: v for k, v in kwargs.items() if k not in elsewhere})
+    if elsewhere:
+        data.metadata.extra["options_not_used"] = elsewhere
+    return data

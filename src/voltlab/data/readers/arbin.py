@@ -758,6 +758,7 @@ class ArbinResReader(CyclerReader):
     """
 
     name: ClassVar[str] = "arbin_res"
+    options: ClassVar[tuple[str, ...]] = ("test_id", "timezone", "timeout_s", "engine")
     vendor: ClassVar[str] = "Arbin"
     description: ClassVar[str] = "MITS Pro .res result file (MS Access database)"
     extensions: ClassVar[tuple[str, ...]] = (".res",)
@@ -927,6 +928,7 @@ class ArbinCsvReader(CyclerReader):
     """
 
     name: ClassVar[str] = "arbin_csv"
+    options: ClassVar[tuple[str, ...]] = ("timezone",)
     vendor: ClassVar[str] = "Arbin"
     description: ClassVar[str] = "CSV export (MITS 'Export to CSV' or SQL result-table dump)"
     extensions: ClassVar[tuple[str, ...]] = (".csv",)
@@ -1018,6 +1020,7 @@ class ArbinXlsxReader(CyclerReader):
     """
 
     name: ClassVar[str] = "arbin_xlsx"
+    options: ClassVar[tuple[str, ...]] = ("sheet", "timezone")
     vendor: ClassVar[str] = "Arbin"
     description: ClassVar[str] = "MITS XLSX export (Channel_* sheets)"
     extensions: ClassVar[tuple[str, ...]] = (".xlsx",)

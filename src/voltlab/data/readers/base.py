@@ -72,6 +72,8 @@ class CyclerReader(ABC):
     description: ClassVar[str]
     #: Typical extensions (lower case, with dot); used only to break ties.
     extensions: ClassVar[tuple[str, ...]] = ()
+    #: Names of the reader-specific options ``read`` accepts (documented on each reader).
+    options: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     @abstractmethod
@@ -122,6 +124,14 @@ class CyclerReader(ABC):
             The file is not valid in this format or fails validation.
         """
         p = Path(path)
+        unknown = sorted(set(options) - set(cls.options))
+        if unknown:
+            accepted = ", ".join(cls.options) if cls.options else "none"
+            raise DataFormatError(
+                f"the {cls.name} reader takes no option {', '.join(map(repr, unknown))} (its options: "
+                f"{accepted}); check the spelling, or pass format= for the reader the option belongs to",
+                path=p, value=unknown,
+            )
         if not p.is_file():
             raise MissingFileError("file not found (check the path)", path=p)
         if b"\x00" not in read_head(p, 4096):

@@ -326,6 +326,7 @@ def _bdf_header_score(names: list[str]) -> float:
 class _BdfBase(CyclerReader):
     """Shared ``read`` that adds a repair hint to backward-time errors."""
 
+    options: ClassVar[tuple[str, ...]] = ("repair_time", "time_unit")
     vendor: ClassVar[str] = "Battery Data Format"
 
     @classmethod
@@ -451,7 +452,10 @@ class BdfParquetReader(_BdfBase):
 
 @register_reader
 class BdfReader(_BdfBase):
-    """``format="bdf"``: BDF CSV or Parquet, chosen from the file's first bytes."""
+    """``format="bdf"``: BDF CSV or Parquet, chosen from the file's first bytes.
+
+    Options as for :class:`BdfCsvReader`: ``repair_time`` (bool) and ``time_unit`` (``"s"``, ``"ms"``...).
+    """
 
     name: ClassVar[str] = "bdf"
     description: ClassVar[str] = "BDF CSV or Parquet (alias of bdf_csv / bdf_parquet; name it explicitly)"

@@ -499,6 +499,7 @@ class BiologicMptReader(CyclerReader):
     """
 
     name = "biologic_mpt"
+    options = ("timezone",)
     vendor = "BioLogic"
     description = "EC-Lab/BT-Lab .mpt text export (with or without header block)"
     extensions = (".mpt", ".txt")
@@ -651,6 +652,7 @@ class BiologicMprReader(CyclerReader):
     """
 
     name = "biologic_mpr"
+    options = ("timezone",)
     vendor = "BioLogic"
     description = "EC-Lab/BT-Lab binary .mpr file (BIO-LOGIC MODULAR FILE), via galvani"
     extensions = (".mpr",)

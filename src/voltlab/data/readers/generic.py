@@ -144,6 +144,8 @@ class GenericReader(CyclerReader):
     """Fallback reader for any table with a column mapping (see :func:`read_generic`)."""
 
     name: ClassVar[str] = "generic"
+    options: ClassVar[tuple[str, ...]] = ("columns", "units", "sep", "sheet", "current_sign", "header_row",
+                                          "decimal")
     vendor: ClassVar[str] = "Generic table"
     description: ClassVar[str] = (
         "any CSV/TSV/XLSX/Parquet with a column mapping (read_generic); fallback, never auto-detected"

@@ -1043,6 +1043,7 @@ def _sniff_layout(head: bytes) -> tuple[float, str | None]:
 class _MaccorBase(CyclerReader):
     """Shared ``_read`` of the Maccor readers (see the module docstring for options)."""
 
+    options: ClassVar[tuple[str, ...]] = ("time_unit", "voltage_unit", "dayfirst", "timezone")
     vendor: ClassVar[str] = "Maccor"
     _separators: ClassVar[tuple[str, ...]] = ()
 
@@ -1079,7 +1080,8 @@ class MaccorTextReader(_MaccorBase):
 class MaccorCsvReader(_MaccorBase):
     """Maccor comma-separated exports (``Today's Date ,28-Nov-23`` preamble).
 
-    Options as for :class:`MaccorTextReader`.
+    Options as for :class:`MaccorTextReader`: ``time_unit``, ``voltage_unit``, ``dayfirst``,
+    ``timezone`` (see :func:`read_maccor_text`).
     """
 
     name: ClassVar[str] = "maccor_csv"

@@ -689,6 +689,7 @@ class NewareCsvReader(CyclerReader):
     """
 
     name = "neware_csv"
+    options = ("timezone",)
     vendor = "Neware"
     description = "BTSDA CSV export (record layer or 3-layer cycle/step/record)"
     extensions = (".csv",)
@@ -869,6 +870,7 @@ class NewareNdaxReader(CyclerReader):
     """
 
     name = "neware_ndax"
+    options = ("timezone",)
     vendor = "Neware"
     description = "native BTS .ndax file (ZIP of XML + binary .ndc), via fastnda"
     extensions = (".ndax",)
