@@ -181,14 +181,11 @@ def scaled_res(src: Path, copies: int, out: Path) -> int:
     maps = [bytes([0x05, 0x01, 0, 0]) + np.packbits(bitmap[i:i + per_map], bitorder="little").tobytes()
             for i in range(0, len(bitmap), per_map)]
     first_map = db.n_pages + len(copied)
-    map_page, map_row = table.usage_map
-    page = raw[map_page * PAGE_SIZE:(map_page + 1) * PAGE_SIZE]
-    start = struct.unpack_from("<H", page, 14 + 2 * map_row)[0] & 0x1FFF
-    end = PAGE_SIZE if map_row == 0 else struct.unpack_from("<H", page, 14 + 2 * (map_row - 1))[0] & 0x1FFF
+    start, end = db.row_span(*table.usage_map)
     umap = bytes([1]) + b"".join(struct.pack("<I", first_map + i) for i in range(len(maps)))
     if len(umap) > end - start:
         raise ValueError(f"{len(maps)} usage bitmap pages do not fit in the usage-map row ({end - start} bytes)")
-    raw[map_page * PAGE_SIZE + start:map_page * PAGE_SIZE + end] = umap + bytes(end - start - len(umap))
+    raw[start:end] = umap + bytes(end - start - len(umap))
     out.write_bytes(bytes(raw) + b"".join(copied) + b"".join(maps))
     return len(rows) * (copies + 1)
 

@@ -115,11 +115,8 @@ def test_usage_map_on_a_bitmap_page_reads_the_same(res_path: Path, tmp_path: Pat
     """Large tables list their pages on separate bitmap pages (map type 1): same rows as the inline map."""
     db = JetDatabase(res_path)
     table = db.table("Channel_Normal_Table")
-    map_page, map_row = table.usage_map
+    start, end = db.row_span(*table.usage_map)
     raw = bytearray(res_path.read_bytes())
-    page = raw[map_page * PAGE_SIZE:(map_page + 1) * PAGE_SIZE]
-    start = struct.unpack_from("<H", page, 14 + 2 * map_row)[0] & 0x1FFF
-    end = PAGE_SIZE if map_row == 0 else struct.unpack_from("<H", page, 14 + 2 * (map_row - 1))[0] & 0x1FFF
     bitmap_page = db.n_pages  # appended below
     pages = db._data_pages(table)
     bitmap = np.zeros((PAGE_SIZE - 4) * 8, np.uint8)
@@ -127,7 +124,7 @@ def test_usage_map_on_a_bitmap_page_reads_the_same(res_path: Path, tmp_path: Pat
     new_page = bytes([0x05, 0x01, 0, 0]) + np.packbits(bitmap, bitorder="little").tobytes()
     umap = bytes([0x01]) + struct.pack("<I", bitmap_page)
     row = umap + bytes(end - start - len(umap))
-    raw[map_page * PAGE_SIZE + start:map_page * PAGE_SIZE + end] = row
+    raw[start:end] = row
     path = tmp_path / "map1.res"
     path.write_bytes(bytes(raw) + new_page)
     moved = JetDatabase(path)

@@ -19,9 +19,10 @@ The page layout followed here is the one documented by the mdbtools project
   byte 12 and one 2-byte offset per row (flag 0x8000 deleted, 0x4000 moved: the
   slot points to the row's new place, which is itself flagged deleted; these
   are Jackcess' meanings, and mdbtools 1.0 reads the two flags the other way
-  round, so it keeps deleted rows and drops moved ones); a row is ``[column count][fixed data][variable data][offsets]
-  [variable count][null mask]``; a set null-mask bit means *not* null, and a
-  Boolean's value is its bit.
+  round, so it keeps deleted rows and drops moved ones);
+* a row is ``[column count][fixed data][variable data][offsets][variable
+  count][null mask]``; a set null-mask bit means *not* null, and a Boolean's
+  value is its bit.
 
 Fixed-width columns (all of ``Channel_Normal_Table``) are decoded for every
 row at once with numpy; variable-width ones (text, memo) row by row. Layouts
@@ -169,8 +170,9 @@ class JetDatabase:
         start = number * PAGE_SIZE
         return memoryview(self._raw)[start:start + PAGE_SIZE]
 
-    def _row(self, page_number: int, row: int, what: str) -> bytes:
-        """The bytes of one row (deleted or not), found through the page's offset table."""
+    def row_span(self, page_number: int, row: int, what: str = "row") -> tuple[int, int]:
+        """Absolute [start, end) byte offsets in the file of row ``row`` of data page ``page_number``
+        (deleted or not), from the page's offset table."""
         page = self._page(page_number, what)
         if page[0] != _PAGE_DATA:
             raise DataFormatError(
@@ -191,7 +193,13 @@ class JetDatabase:
                 "data area; the file is corrupt",
                 path=self.path,
             )
-        return bytes(page[start:end])
+        base = page_number * PAGE_SIZE
+        return base + start, base + end
+
+    def _row(self, page_number: int, row: int, what: str) -> bytes:
+        """The bytes of one row (deleted or not)."""
+        start, end = self.row_span(page_number, row, what)
+        return self._raw[start:end]
 
     # -- table definitions ----------------------------------------------------------------
     def _tdef_bytes(self, first: int, name: str) -> bytes:
@@ -341,7 +349,7 @@ class JetDatabase:
         overflow = ((offsets & _OVERFLOW_ROW) != 0) & ~deleted & live
         ends = previous
         floor = 14 + 2 * counts[:, None]
-        bad = live & ~((starts >= floor) & (starts < ends) & (ends <= PAGE_SIZE))
+        bad = live & ~deleted & ~((starts >= floor) & (starts < ends) & (ends <= PAGE_SIZE))  # rows we read
         if bad.any():
             p, r = np.argwhere(bad)[0]
             raise DataFormatError(
@@ -356,6 +364,10 @@ class JetDatabase:
             # A row that grew past its page was moved; its slot holds [row][3-byte page] of the new
             # place, and the new place is flagged deleted so that a scan meets the row once.
             for k in np.flatnonzero(overflow[keep]).tolist():
+                if abs_ends[k] - abs_starts[k] < 4:
+                    raise DataFormatError(f"table {table.name!r}: a moved row's pointer is "
+                                          f"{int(abs_ends[k] - abs_starts[k])} bytes (4 expected); the file "
+                                          "is corrupt", path=self.path)
                 abs_starts[k], abs_ends[k] = self._follow_overflow(table, int(abs_starts[k]))
         return abs_starts, abs_ends
 
@@ -368,13 +380,8 @@ class JetDatabase:
                 raise DataFormatError(f"{what}: its overflow pointers loop; the file is corrupt", path=self.path)
             seen.add(pointer_at)
             row, page_number = self._raw[pointer_at], _u24(self._raw, pointer_at + 1)
-            self._row(page_number, row, what)  # validates the page, the row and its span
-            page = self._page(page_number, what)
-            word = _u16(page, 14 + 2 * row)
-            start = page_number * PAGE_SIZE + (word & _OFFSET_MASK)
-            end = page_number * PAGE_SIZE + (
-                PAGE_SIZE if row == 0 else _u16(page, 14 + 2 * (row - 1)) & _OFFSET_MASK
-            )
+            start, end = self.row_span(page_number, row, what)  # validates the page, the row and its span
+            word = _u16(self._page(page_number, what), 14 + 2 * row)
             if word & _OVERFLOW_ROW and not word & _DELETED_ROW:  # moved again: follow on
                 pointer_at = start
                 continue
