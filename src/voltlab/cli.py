@@ -101,7 +101,9 @@ def _reader_options(pairs: list[str]) -> dict[str, Any]:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Raw cycler files (any supported format).")],
+    paths: Annotated[list[Path], typer.Argument(
+        help="Raw cycler files (any supported format), or folders of them (read recursively; files no reader "
+             "recognises are skipped).")],
     store: StoreOption,
     format: Annotated[
         str | None, typer.Option("--format", "-f", help="Reader name (see 'voltlab formats'); detected if omitted.")
@@ -132,7 +134,7 @@ def ingest(
 
     from voltlab.data.store import Store
 
-    if cell_id and len(paths) > 1:
+    if cell_id and (len(paths) > 1 or any(p.is_dir() for p in paths)):
         raise VoltlabError("--cell-id applies to one file; omit it to name cells after their files")
     st = Store(store)
     overrides = {

@@ -159,3 +159,33 @@ def test_sigkill_during_ingest_leaves_a_readable_complete_store(tmp_path):
     st.add(CyclingData(st.load(ids[0]).timeseries, CellMetadata("after-crash")))
     assert list((root / ".staging").iterdir()) == []
     assert "after-crash" in st.cell_ids()
+
+
+def test_ingest_a_folder(tmp_path, samples):
+    """A folder stands for the exports under it: companions read with their data file, stray files and
+    documents skipped (not failed), hidden files left alone; an explicitly named stray file still fails."""
+    import shutil
+
+    lab = tmp_path / "lab"
+    (lab / "pec").mkdir(parents=True)
+    (lab / ".cache").mkdir()
+    for name in ("FastCharge_000025_CH8.csv", "FastCharge_000025_CH8_Metadata.csv"):
+        shutil.copy(samples / "arbin" / name, lab / name)
+    shutil.copy(samples / "pec" / "pec.csv", lab / "pec" / "pec.csv")
+    (lab / "README.md").write_text("Columns: Test_Time, Voltage, Current, Charge_Capacity\n")
+    (lab / "notes.dat").write_text("bought 20 cells on Monday\n")
+    (lab / ".cache" / "junk.csv").write_text("x\n")
+    store = Store(tmp_path / "store")
+    report = store.ingest([lab], on_duplicate="skip")
+    assert report.failed == []
+    assert sorted(report.added) == ["FastCharge_000025_CH8", "pec"]
+    assert dict(report.skipped) == {
+        str(lab / "FastCharge_000025_CH8_Metadata.csv"): "companion of FastCharge_000025_CH8.csv (read with it)",
+        str(lab / "notes.dat"): "not a cycler export (format not recognised)",
+    }
+    # The companion's contents reached the cell's metadata through its data file.
+    meta = store.metadata("FastCharge_000025_CH8")
+    assert meta.protocol == "2017-05-12_TESTS\\20170512-4_4C-80PER_4_4C.SDU"
+    assert meta.extra["item_id"] == "EL150800453116"
+    again = Store(tmp_path / "other").ingest([lab / "notes.dat"])
+    assert [p for p, _ in again.failed] == [str(lab / "notes.dat")]

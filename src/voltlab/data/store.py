@@ -45,7 +45,7 @@ from voltlab.data.metadata import CellMetadata
 from voltlab.data.schema import COLUMNS
 from voltlab.data.summary import SummaryOptions, add_retention, cycle_summary
 from voltlab.data.validation import DEFAULT_LIMITS, ValidationLimits, finalize_timeseries
-from voltlab.errors import DuplicateDataError, MissingFileError, StoreError, VoltlabError
+from voltlab.errors import DuplicateDataError, MissingFileError, StoreError, UnknownFormatError, VoltlabError
 
 __all__ = ["IngestReport", "Store"]
 
@@ -549,10 +549,18 @@ class Store:
         written here, one cell at a time, so no two writers ever touch the
         store and a re-run task cannot add a cell twice.
 
+        A folder in ``paths`` stands for every file under it (recursively, in
+        name order, hidden names and documents such as ``README.md`` or PDFs
+        left out); among those, files no reader
+        recognises (a README, a SOURCE.md) are skipped rather than failed. A
+        companion file that a reader loads with its data file (an Arbin
+        ``<stem>_Metadata.csv``, a Novonix ``<stem>_metadata.csv``) is skipped
+        when its data file is being ingested too.
+
         Parameters
         ----------
         paths
-            Raw files.
+            Raw files, or folders of them.
         format
             Reader name; detected per file if None.
         on_duplicate
@@ -567,13 +575,21 @@ class Store:
             Passed to the reader (metadata overrides, reader options).
         """
         from voltlab.data.metadata import file_sha256
+        from voltlab.data.readers import companion_of
         from voltlab.parallel import parallel_map
 
         report = IngestReport()
         t_start = time.perf_counter()
         todo: list[Path] = []
-        for raw in paths:
-            p = Path(raw)
+        files, from_folder = _expand_folders(paths)
+        listed = {f.resolve() for f in files}
+        for p in files:
+            data_file = companion_of(p)
+            if data_file is not None and data_file.resolve() in listed:
+                report.skipped.append((str(p), f"companion of {data_file.name} (read with it)"))
+                if progress is not None:
+                    progress(p.name)
+                continue
             existing = self.find_hash(file_sha256(p)) if on_duplicate == "skip" and p.is_file() else None
             if existing is not None:
                 report.skipped.append((str(p), f"already ingested as {existing}"))
@@ -593,12 +609,43 @@ class Store:
                 else:
                     report.added.append(added)
                     report.rows += data.n_rows
+            except UnknownFormatError as exc:
+                if p in from_folder:  # a stray file in a folder of exports: not an error
+                    report.skipped.append((str(p), "not a cycler export (format not recognised)"))
+                else:
+                    report.failed.append((str(p), str(exc)))
             except VoltlabError as exc:
                 report.failed.append((str(p), str(exc)))
             if progress is not None:
                 progress(p.name)
         report.seconds = time.perf_counter() - t_start
         return report
+
+
+#: Extensions of files in a folder that are documents, not exports (their text can mention cycler
+#: column names, so a sniffer might take them for data).
+_DOCUMENT_EXTENSIONS = frozenset({".md", ".rst", ".pdf", ".html", ".htm", ".png", ".jpg", ".jpeg", ".svg",
+                                  ".py", ".ipynb", ".docx", ".pptx", ".log"})
+
+
+def _expand_folders(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], set[Path]]:
+    """Files to ingest (folders replaced by the files under them: no hidden names, no documents such as
+    README.md) and the set that came from folders."""
+    files: list[Path] = []
+    from_folder: set[Path] = set()
+    for raw in paths:
+        p = Path(raw)
+        if not p.is_dir():
+            files.append(p)
+            continue
+        found = sorted(
+            f for f in p.rglob("*")
+            if f.is_file() and f.suffix.lower() not in _DOCUMENT_EXTENSIONS
+            and not any(part.startswith(".") for part in f.relative_to(p).parts)
+        )
+        files.extend(found)
+        from_folder.update(found)
+    return files, from_folder
 
 
 def _read_job(job: tuple[Path, str | None, dict[str, Any]]) -> CyclingData:

@@ -134,3 +134,17 @@ def test_every_reader_declares_options_its_read_accepts() -> None:
                 assert opt in doc, f"{name}: option {opt!r} is not documented on the reader"
         else:
             assert set(cls.options) == {p for p in params if p not in ("cls", "path")}, name
+
+
+def test_companion_files_name_their_data_file(samples, tmp_path) -> None:
+    from voltlab.data.readers import companion_of
+
+    arbin = samples / "arbin"
+    assert companion_of(arbin / "FastCharge_000025_CH8_Metadata.csv") == arbin / "FastCharge_000025_CH8.csv"
+    novonix = samples / "novonix"
+    assert (companion_of(novonix / "test_Nova_Form-CH01-01_short_metadata.csv")
+            == novonix / "test_Nova_Form-CH01-01_short.csv")
+    assert companion_of(arbin / "FastCharge_000025_CH8.csv") is None
+    lone = tmp_path / "orphan_Metadata.csv"  # no data file beside it: not a companion
+    lone.write_text("x\n")
+    assert companion_of(lone) is None

@@ -23,6 +23,7 @@ from voltlab.errors import MissingFileError, UnknownFormatError
 __all__ = [
     "CyclerReader",
     "available_formats",
+    "companion_of",
     "detect_format",
     "get_reader",
     "read_cycler_file",
@@ -105,6 +106,16 @@ def detect_format(path: str | os.PathLike[str]) -> type[CyclerReader]:
             path=p,
         )
     return registered_readers()[best]
+
+
+def companion_of(path: str | os.PathLike[str]) -> Path | None:
+    """The data file ``path`` accompanies (a companion some reader loads with its data), or None."""
+    p = Path(path)
+    for cls in _load_all().values():
+        data = cls.companion_of(p)
+        if data is not None:
+            return data
+    return None
 
 
 _METADATA_OVERRIDES = frozenset({

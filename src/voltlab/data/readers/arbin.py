@@ -934,6 +934,14 @@ class ArbinCsvReader(CyclerReader):
     extensions: ClassVar[tuple[str, ...]] = (".csv",)
 
     @classmethod
+    def companion_of(cls, path: Path) -> Path | None:
+        """``<stem>_Metadata.csv`` accompanies ``<stem>.csv`` (a MITS Pro SQL dump), if that file exists."""
+        if path.name.endswith("_Metadata.csv"):
+            data = path.with_name(path.name[: -len("_Metadata.csv")] + ".csv")
+            return data if data.is_file() else None
+        return None
+
+    @classmethod
     def sniff(cls, path: Path, head: bytes) -> float:
         """0.9-0.95 when a header line has Arbin's time/current/voltage/capacity columns."""
         if not head or b"\x00" in head[:4096]:

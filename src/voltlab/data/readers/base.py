@@ -76,6 +76,13 @@ class CyclerReader(ABC):
     options: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
+    def companion_of(cls, path: Path) -> Path | None:
+        """The data file that ``path`` accompanies, if it is a companion this reader loads together
+        with its data (e.g. an Arbin ``<stem>_Metadata.csv``); None otherwise. Used to skip companions
+        when a whole folder is ingested."""
+        return None
+
+    @classmethod
     @abstractmethod
     def sniff(cls, path: Path, head: bytes) -> float:
         """Confidence in [0, 1] that ``path`` is in this format (by content)."""

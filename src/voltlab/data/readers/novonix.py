@@ -100,6 +100,14 @@ class NovonixReader(CyclerReader):
     extensions: ClassVar[tuple[str, ...]] = (".csv",)
 
     @classmethod
+    def companion_of(cls, path: Path) -> Path | None:
+        """``<stem>_metadata.csv`` (the per-cycle summary) accompanies ``<stem>.csv``, if that file exists."""
+        if path.stem.endswith("_metadata"):
+            data = path.with_name(path.stem[: -len("_metadata")] + path.suffix)
+            return data if data.is_file() else None
+        return None
+
+    @classmethod
     def sniff(cls, path: Path, head: bytes) -> float:
         """0.95 for ``[Summary]`` + ``Novonix``; 0.85 for a ``[Data]`` header with Novonix columns."""
         if b"\x00" in head[:4096]:
