@@ -194,3 +194,18 @@ def test_moved_row_is_followed(res_path: Path, tmp_path: Path, mdb_export: str) 
     ours = JetDatabase(path).read_table("Channel_Normal_Table")
     pd.testing.assert_frame_equal(ours, JetDatabase(res_path).read_table("Channel_Normal_Table"))
     assert len(_mdb_table(mdb_export, path, "Channel_Normal_Table")) == 10_260  # mdbtools drops it
+
+
+def test_damaged_column_offset_is_refused_not_allocated(res_path: Path, tmp_path: Path) -> None:
+    """A table definition whose fixed offset points past any row is named at once; found by fuzzing,
+    where the reader first sized a rows x 65 kB gather buffer from it."""
+    raw = bytearray(res_path.read_bytes())
+    tdef = JetDatabase(res_path).table_pages()["Channel_Normal_Table"] * PAGE_SIZE
+    n_real_idx = struct.unpack_from("<I", raw, tdef + 51)[0]
+    entry = tdef + 63 + 12 * n_real_idx + 25 * 2  # the third column entry (Test_Time)
+    struct.pack_into("<H", raw, entry + 21, 61_000)
+    path = tmp_path / "offset.res"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataFormatError, match=r"column 'Test_Time' claims bytes 61000-61008 of a row, more "
+                       r"than a page holds"):
+        JetDatabase(path).read_table("Channel_Normal_Table")

@@ -265,6 +265,13 @@ class JetDatabase:
                       fixed_offset=_u16(e, 21), length=_u16(e, 23), fixed=bool(e[15] & 0x01))
             for i, e in enumerate(entries)
         ]
+        for col in columns:
+            if col.fixed and col.fixed_offset + col.length > PAGE_SIZE:
+                raise DataFormatError(
+                    f"{what}: column {col.name!r} claims bytes {col.fixed_offset}-"
+                    f"{col.fixed_offset + col.length} of a row, more than a page holds; the file is corrupt",
+                    path=self.path,
+                )
         columns.sort(key=lambda c: c.number)
         return JetTable(name=name, tdef_page=tdef_page, n_rows=n_rows, n_var_columns=n_var,
                         columns=tuple(columns), usage_map=usage)
@@ -434,6 +441,7 @@ class JetDatabase:
         fixed_rank = {c.number: k for k, c in enumerate(c for c in table.columns if c.fixed)}
         # One gather of every row's fixed area; each fixed column is then a slice of it.
         width = 2 + max((c.fixed_offset + c.length for c in cols if c.fixed), default=0)
+        width = min(width, int((ends - starts).max()) if n else 2)  # never wider than the longest row
         block = self._row_block(buf, starts, width)
         room = mask_start - starts  # bytes before the null mask: where fixed data may lie
         # Likewise every row's null mask (bytes past a shorter row's mask are never looked at).
@@ -483,6 +491,12 @@ class JetDatabase:
             raise JetUnsupportedError(f"column {col.name!r} of table {table.name!r} has type {col.type:#04x}",
                                       path=self.path)
         size = np.dtype(dtype).itemsize
+        if lo + size > block.shape[1]:  # past the end of every row: null everywhere, or damage
+            if bool(present.any()):
+                row = int(np.flatnonzero(present)[0])
+                raise DataFormatError(f"table {table.name!r}, row {row}: column {col.name!r} runs past the "
+                                      "row's end; the file is corrupt", path=self.path)
+            return np.full(len(present), np.nan)
         outside = present & (room < lo + size)
         if bool(outside.any()):
             row = int(np.flatnonzero(outside)[0])
@@ -496,7 +510,8 @@ class JetDatabase:
         everywhere = bool(present.all())
         if col.type in _INTEGER_TYPES and everywhere:
             return values.astype(np.int64)
-        values = values.astype(np.float64)  # a copy: the result owns its memory
+        with np.errstate(invalid="ignore"):  # stored NaN payloads (signalling NaNs) widen quietly
+            values = values.astype(np.float64)  # a copy: the result owns its memory
         return values if everywhere else np.where(present, values, np.nan)
 
     def _var_values(self, table: JetTable, col: JetColumn, buf: np.ndarray, starts: np.ndarray,

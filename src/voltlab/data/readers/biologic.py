@@ -360,12 +360,20 @@ def biologic_columns_to_canonical(
                          ("temperature", "temperature_celsius")):
         if role in roles:
             out[target] = _as_float(raw[roles[role]]) * _factor(role, roles[role], path)
-    df = pd.DataFrame(out, index=raw.index)
-    _add_extras(df, raw, roles)
-    return _drop_impedance(df, raw, roles, path, notes), notes
+    n = len(raw)
+    columns_out = {k: np.full(n, v) if np.ndim(v) == 0 else np.asarray(v)
+                   for k, v in out.items()}
+    _add_extras(columns_out, raw, roles)
+    keep = _cycling_rows(raw, roles, path, notes)
+    index = raw.index
+    if keep is not None:
+        columns_out = {k: v[keep] for k, v in columns_out.items()}
+        index = index[keep]
+    # One frame from whole columns (no per-column inserts, no row take over a built frame).
+    return pd.DataFrame(columns_out, index=index, copy=False), notes
 
 
-def _add_extras(df: pd.DataFrame, raw: pd.DataFrame, roles: dict[str, str]) -> None:
+def _add_extras(out: dict[str, np.ndarray], raw: pd.DataFrame, roles: dict[str, str]) -> None:
     used = {v for k, v in roles.items() if k not in ("freq", "half_cycle")}
     for col in raw.columns:
         if col in used or str(col).startswith("Unnamed") or not str(col).strip():
@@ -375,19 +383,20 @@ def _add_extras(df: pd.DataFrame, raw: pd.DataFrame, roles: dict[str, str]) -> N
             continue
         base = name = _snake(col)
         k = 2
-        while name in df.columns:
+        while name in out:
             name = f"{base}_{k}"
             k += 1
-        df[name] = vals
+        out[name] = vals
 
 
-def _drop_impedance(df: pd.DataFrame, raw: pd.DataFrame, roles: dict[str, str], path: Path,
-                    notes: dict[str, Any]) -> pd.DataFrame:
+def _cycling_rows(raw: pd.DataFrame, roles: dict[str, str], path: Path,
+                  notes: dict[str, Any]) -> np.ndarray | None:
+    """Mask of the rows that are not impedance points (freq/Hz > 0), or None when all are kept."""
     if "freq" not in roles:
-        return df
+        return None
     eis = np.nan_to_num(_as_float(raw[roles["freq"]])) > 0
     if not eis.any():
-        return df
+        return None
     if eis.all():
         raise DataFormatError(
             "every row is an impedance point (freq/Hz > 0): this is a PEIS/GEIS record, not "
@@ -395,7 +404,7 @@ def _drop_impedance(df: pd.DataFrame, raw: pd.DataFrame, roles: dict[str, str], 
             path=path,
         )
     notes["impedance_rows_dropped"] = int(eis.sum())
-    return df.loc[~eis]
+    return ~eis
 
 
 # --------------------------------------------------------------------------------------------
