@@ -280,6 +280,14 @@ class JetDatabase:
         """User and system table names -> their table-definition page, from ``MSysObjects``."""
         if self._catalog is None:
             catalog = self._table_at(_CATALOG_TDEF_PAGE, "MSysObjects")
+            kinds = {c.name: c.type for c in catalog.columns}
+            for name, expected in (("Id", (LONG,)), ("Type", (INT, LONG)), ("Name", (TEXT,))):
+                if kinds.get(name) not in expected:
+                    raise DataFormatError(
+                        f"the catalog (MSysObjects) has no {name} column of the expected type (found "
+                        f"{kinds.get(name)!r}); the file is corrupt or not an Access database",
+                        path=self.path,
+                    )
             rows = self._read(catalog, ("Id", "Name", "Type"))
             found: dict[str, int] = {}
             for obj_id, name, kind in zip(rows["Id"], rows["Name"], rows["Type"], strict=True):
