@@ -647,7 +647,7 @@ def _mpr_frame(mpr: Any) -> pd.DataFrame:
                 cols[flag] = np.asarray(mpr.get_flag(flag)).astype(np.int64)
         else:
             cols[name] = np.asarray(data[name])
-    return pd.DataFrame(cols)
+    return pd.DataFrame(cols, copy=False)  # column views of the record array: no 2-D block copy
 
 
 @register_reader
