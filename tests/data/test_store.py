@@ -175,6 +175,10 @@ def test_ingest_a_folder(tmp_path, samples):
     (lab / "README.md").write_text("Columns: Test_Time, Voltage, Current, Charge_Capacity\n")
     (lab / "notes.dat").write_text("bought 20 cells on Monday\n")
     (lab / ".cache" / "junk.csv").write_text("x\n")
+    from voltlab.data.store import expand_folders
+
+    assert [f.relative_to(lab).as_posix() for f in expand_folders([lab])] == [
+        "FastCharge_000025_CH8.csv", "FastCharge_000025_CH8_Metadata.csv", "notes.dat", "pec/pec.csv"]
     store = Store(tmp_path / "store")
     report = store.ingest([lab], on_duplicate="skip")
     assert report.failed == []

@@ -47,7 +47,7 @@ from voltlab.data.summary import SummaryOptions, add_retention, cycle_summary
 from voltlab.data.validation import DEFAULT_LIMITS, ValidationLimits, finalize_timeseries
 from voltlab.errors import DuplicateDataError, MissingFileError, StoreError, UnknownFormatError, VoltlabError
 
-__all__ = ["IngestReport", "Store"]
+__all__ = ["IngestReport", "Store", "expand_folders"]
 
 STORE_FORMAT = "voltlab-store"
 STORE_VERSION = 1
@@ -551,9 +551,9 @@ class Store:
 
         A folder in ``paths`` stands for every file under it (recursively, in
         name order, hidden names and documents such as ``README.md`` or PDFs
-        left out); among those, files no reader
-        recognises (a README, a SOURCE.md) are skipped rather than failed. A
-        companion file that a reader loads with its data file (an Arbin
+        left out; see :func:`expand_folders`); among those, files no reader
+        recognises (lab notes, other instruments' files) are skipped rather
+        than failed. A companion file that a reader loads with its data file (an Arbin
         ``<stem>_Metadata.csv``, a Novonix ``<stem>_metadata.csv``) is skipped
         when its data file is being ingested too.
 
@@ -581,7 +581,7 @@ class Store:
         report = IngestReport()
         t_start = time.perf_counter()
         todo: list[Path] = []
-        files, from_folder = _expand_folders(paths)
+        files, from_folder = _expand(paths)
         listed = {f.resolve() for f in files}
         for p in files:
             data_file = companion_of(p)
@@ -628,9 +628,14 @@ _DOCUMENT_EXTENSIONS = frozenset({".md", ".rst", ".pdf", ".html", ".htm", ".png"
                                   ".py", ".ipynb", ".docx", ".pptx", ".log"})
 
 
-def _expand_folders(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], set[Path]]:
-    """Files to ingest (folders replaced by the files under them: no hidden names, no documents such as
-    README.md) and the set that came from folders."""
+def expand_folders(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """The files :meth:`Store.ingest` reads for ``paths``: files as given, each folder replaced by the
+    files under it (recursively, in name order; hidden names and documents such as README.md left out)."""
+    return _expand(paths)[0]
+
+
+def _expand(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], set[Path]]:
+    """:func:`expand_folders`, and the set of the files that came from folders."""
     files: list[Path] = []
     from_folder: set[Path] = set()
     for raw in paths:
