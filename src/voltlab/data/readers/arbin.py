@@ -590,6 +590,7 @@ class _ResTables:
         self.path, self.engine, self.timeout_s, self.notes = path, engine, timeout_s, notes
         self._db: JetDatabase | None = None
         self._exe: str | None = None
+        self._native_tables: list[str] = []
         if engine != "mdbtools":
             try:
                 self._db = JetDatabase(path)
@@ -613,7 +614,11 @@ class _ResTables:
                 path=self.path,
             ) from exc
         self._db = None
-        self.notes["res_engine"] = "mdbtools"
+        if self._native_tables:  # those stay as read; the rest come from mdb-export
+            self.notes["res_engine"] = "native+mdbtools"
+            self.notes["res_tables_native"] = list(self._native_tables)
+        else:
+            self.notes["res_engine"] = "mdbtools"
         self.notes["res_engine_fallback"] = exc.message
 
     def read(self, table: str, *, typed_in: bool = False) -> pd.DataFrame:
@@ -624,7 +629,9 @@ class _ResTables:
         """
         if self._db is not None:
             try:
-                return _native_frame(self._db.read_table(table, single_as_decimal=typed_in))
+                frame = _native_frame(self._db.read_table(table, single_as_decimal=typed_in))
+                self._native_tables.append(table)
+                return frame
             except JetUnsupportedError as exc:
                 self._fall_back(exc)
         exe = self._exe or _mdb_export_exe(self.path)
@@ -746,7 +753,8 @@ class ArbinResReader(CyclerReader):
         Limit for each ``mdb-export`` call, in s (default 30 s + 5 s per MB).
     engine : {"auto", "native", "mdbtools"}, optional
         ``"auto"`` (default): the built-in reader, mdb-export where it cannot
-        decode the file (``extra['res_engine_fallback']`` says why);
+        decode the file (``extra['res_engine_fallback']`` says why; ``native+mdbtools``
+        when only later tables needed it, ``extra['res_tables_native']`` naming the others);
         ``"native"``: the built-in reader only; ``"mdbtools"``: mdb-export
         only. ``extra['res_engine']`` records which one read the data.
 
