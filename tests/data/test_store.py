@@ -193,3 +193,47 @@ def test_ingest_a_folder(tmp_path, samples):
     assert meta.extra["item_id"] == "EL150800453116"
     again = Store(tmp_path / "other").ingest([lab / "notes.dat"])
     assert [p for p, _ in again.failed] == [str(lab / "notes.dat")]
+
+
+def _two_test_res(samples, out):
+    """The Arbin sample with its rows after Data_Point 5000 relabelled Test_ID 2 (as if a second test)."""
+    import struct
+
+    from voltlab.data.readers._jet import PAGE_SIZE, JetDatabase
+
+    src = samples / "arbin" / "20160805_test001_45_cc_01.res"
+    db = JetDatabase(src)
+    table = db.table("Channel_Normal_Table")
+    cols = {c.name: c for c in table.columns}
+    raw = bytearray(src.read_bytes())
+    for page in db._data_pages(table).tolist():
+        base = page * PAGE_SIZE
+        for r in range(struct.unpack_from("<H", raw, base + 12)[0]):
+            start = base + (struct.unpack_from("<H", raw, base + 14 + 2 * r)[0] & 0x1FFF)
+            if struct.unpack_from("<i", raw, start + 2 + cols["Data_Point"].fixed_offset)[0] > 5000:
+                struct.pack_into("<i", raw, start + 2 + cols["Test_ID"].fixed_offset, 2)
+    out.write_bytes(bytes(raw))
+    return out
+
+
+def test_ingest_keeps_every_test_of_a_multi_test_res(tmp_path, samples):
+    """Nothing is lost: each test of a .res becomes a cell; a re-run adds none and skips both."""
+    from voltlab.data.readers import read_cycler_file
+
+    path = _two_test_res(samples, tmp_path / "two_tests.res")
+    first = read_cycler_file(path)
+    assert first.metadata.extra["other_test_ids"] == [2]
+    assert first.metadata.extra["source_part"] == "test_id=1" and len(first.timeseries) == 5000
+    store = Store(tmp_path / "store")
+    report = store.ingest([path], on_duplicate="skip")
+    assert report.failed == []
+    assert sorted(report.added) == ["two_tests", "two_tests-test2"]
+    assert report.rows == 10_261
+    second = store.load("two_tests-test2")
+    assert len(second.timeseries) == 5261 and int(second.timeseries["data_point"].min()) == 5001
+    assert second.metadata.extra["source_part"] == "test_id=2"
+    again = store.ingest([path], on_duplicate="skip")
+    assert again.added == [] and [why for _, why in again.skipped] == ["duplicate", "duplicate"]
+    # The whole file is not mistaken for one of its tests, nor the other way round.
+    assert store.find_hash(first.metadata.content_sha256) is None
+    assert store.find_hash(first.metadata.content_sha256, "test_id=2") == "two_tests-test2"

@@ -174,7 +174,7 @@ class Store:
 
     def __init__(self, root: str | os.PathLike[str], *, create: bool = True) -> None:
         self.root = Path(root)
-        self._hash_cache: dict[tuple[str, int], str] = {}
+        self._hash_cache: dict[tuple[str, int], tuple[str, str | None]] = {}
         marker = self.root / _MARKER
         if not marker.is_file():
             if not create:
@@ -255,28 +255,33 @@ class Store:
         """Per-cycle summary stored at ingest."""
         return pd.read_parquet(self._require(cell_id) / "summary.parquet")
 
-    def find_hash(self, content_sha256: str) -> str | None:
-        """Cell id already holding a raw file with this SHA-256, or None."""
+    def find_hash(self, content_sha256: str, part: str | None = None) -> str | None:
+        """Cell id already holding a raw file with this SHA-256, or None.
+
+        ``part`` names one of several cells read from the same file (an Arbin
+        ``.res`` holding several tests: ``"test_id=2"``, the cell's
+        ``extra['source_part']``); None matches a cell that holds the whole file.
+        """
         if not content_sha256:
             return None
-        for name, sha in self._hash_index().items():
-            if sha == content_sha256:
+        for name, (sha, cell_part) in self._hash_index().items():
+            if sha == content_sha256 and cell_part == part:
                 return name[len(_PREFIX):]
         return None
 
-    def _hash_index(self) -> dict[str, str]:
-        """Cell folder -> raw-file hash; each metadata.json is read once per Store object.
+    def _hash_index(self) -> dict[str, tuple[str, str | None]]:
+        """Cell folder -> (raw-file hash, source part); each metadata.json is read once per Store object.
 
         A cell folder is immutable once committed (replace/remove rename it away),
         so caching by folder name and inode stays correct as cells come and go.
         """
         cache = self._hash_cache
-        out: dict[str, str] = {}
+        out: dict[str, tuple[str, str | None]] = {}
         for d in self._cell_dirs():
             key = (d.name, d.stat().st_ino)
             if key not in cache:
-                info = json.loads((d / "metadata.json").read_text())
-                cache[key] = info["metadata"].get("content_sha256", "")
+                meta = json.loads((d / "metadata.json").read_text())["metadata"]
+                cache[key] = (meta.get("content_sha256", ""), (meta.get("extra") or {}).get("source_part"))
             out[d.name] = cache[key]
         return out
 
@@ -390,7 +395,7 @@ class Store:
         return metadata.cell_id
 
     def _is_duplicate(self, metadata: CellMetadata, on_duplicate: OnDuplicate) -> bool:
-        existing = self.find_hash(metadata.content_sha256)
+        existing = self.find_hash(metadata.content_sha256, metadata.extra.get("source_part"))
         if existing is not None and on_duplicate != "replace":
             if on_duplicate == "skip":
                 return True
@@ -598,17 +603,23 @@ class Store:
             else:
                 todo.append(p)
         jobs = [(p, format, read_options) for p in todo]
-        for (p, _, _), data, error in parallel_map(_read_job, jobs, workers=workers, scheduler=scheduler):
+        for (p, _, _), parts, error in parallel_map(_read_job, jobs, workers=workers, scheduler=scheduler):
             try:
                 if error is not None:
                     raise error
-                assert data is not None
-                added = self.add(data, on_duplicate=on_duplicate)
-                if added is None:
-                    report.skipped.append((str(p), "duplicate"))
-                else:
-                    report.added.append(added)
-                    report.rows += data.n_rows
+                assert parts is not None
+                for data in parts:  # one per test of a multi-test file, else one
+                    label = str(p) if len(parts) == 1 else f"{p} [{data.metadata.extra.get('source_part')}]"
+                    try:
+                        added = self.add(data, on_duplicate=on_duplicate)
+                    except VoltlabError as exc:
+                        report.failed.append((label, str(exc)))
+                        continue
+                    if added is None:
+                        report.skipped.append((label, "duplicate"))
+                    else:
+                        report.added.append(added)
+                        report.rows += data.n_rows
             except UnknownFormatError as exc:
                 if p in from_folder:  # a stray file in a folder of exports: not an error
                     report.skipped.append((str(p), "not a cycler export (format not recognised)"))
@@ -653,9 +664,20 @@ def _expand(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], set[Pa
     return files, from_folder
 
 
-def _read_job(job: tuple[Path, str | None, dict[str, Any]]) -> CyclingData:
-    """Read one file (module-level so process pools can pickle it)."""
+def _read_job(job: tuple[Path, str | None, dict[str, Any]]) -> list[CyclingData]:
+    """Read one file (module-level so process pools can pickle it): one CyclingData, or one per test of
+    an Arbin ``.res`` holding several (``extra['other_test_ids']``), so no test is left behind."""
     from voltlab.data.readers import read_cycler_file
 
     path, fmt, options = job
-    return read_cycler_file(path, format=fmt, **options)
+    first = read_cycler_file(path, format=fmt, **options)
+    others = first.metadata.extra.get("other_test_ids") or []
+    if first.metadata.source_format != "arbin_res" or not others:
+        return [first]
+    parts = [first]
+    for test_id in others:
+        extra = {"test_id": test_id}
+        if options.get("cell_id"):
+            extra["cell_id"] = f"{options['cell_id']}-test{test_id}"
+        parts.append(read_cycler_file(path, format=fmt, **{**options, **extra}))
+    return parts

@@ -54,6 +54,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from voltlab.data.metadata import sanitize_cell_id
 from voltlab.data.readers._jet import JetDatabase, JetUnsupportedError
 from voltlab.data.readers._text import decode, looks_decimal_comma, read_text, to_float
 from voltlab.data.readers._unitconv import letters_and_digits, snake_case, split_header_unit
@@ -674,6 +675,10 @@ def _select_test(df: pd.DataFrame, test_id: int | None, path: Path, notes: dict[
             f"test_id={test_id} not in this file; it holds Test_ID {present}", path=path, value=test_id
         )
     notes["test_id"] = test_id
+    if len(present) > 1:
+        # One cell per test: the store tells the tests of one file apart by this part name.
+        notes["source_part"] = f"test_id={test_id}"
+        notes["test_ids_in_file"] = present
     return df[(ids == test_id).to_numpy()]
 
 
@@ -746,7 +751,10 @@ class ArbinResReader(CyclerReader):
     --------------------
     test_id : int, optional
         Which ``Test_ID`` to read when the file holds several (default: the
-        first; the others are listed in ``extra['other_test_ids']``).
+        first; the others are listed in ``extra['other_test_ids']``, and
+        :meth:`~voltlab.data.store.Store.ingest` adds each as its own cell,
+        ``<file stem>-test<k>``). Each test of such a file carries
+        ``extra['source_part'] = 'test_id=<k>'``.
     timezone : str, optional
         IANA zone of the instrument clock for ``DateTime`` (default: UTC).
     timeout_s : float, optional
@@ -814,6 +822,9 @@ class ArbinResReader(CyclerReader):
             glob = glob[pd.to_numeric(glob["Test_ID"], errors="coerce") == notes["test_id"]]
         meta = _res_metadata(glob if glob is not None else pd.DataFrame(), timezone)
         meta.setdefault("extra", {}).update(notes)
+        ids_in_file = notes.get("test_ids_in_file", [])
+        if ids_in_file and notes["test_id"] != ids_in_file[0]:
+            meta["cell_id"] = f"{sanitize_cell_id(path.name.split('.')[0])}-test{notes['test_id']}"
         if not timezone:
             meta["extra"]["clock_assumed_utc"] = True
         return df, meta
