@@ -161,17 +161,15 @@ def scaled_res(src: Path, copies: int, out: Path) -> int:
     span_s = float(rows["Test_Time"].max()) + 60.0
     shifts = (("Data_Point", "<i", int(rows["Data_Point"].max())), ("Test_Time", "<d", span_s),
               ("DateTime", "<d", span_s / 86400.0), ("Cycle_Index", "<h", int(rows["Cycle_Index"].max())))
-    originals = [bytes(raw[p * PAGE_SIZE:(p + 1) * PAGE_SIZE]) for p in pages]
+    starts = db.live_rows(table)[0]
+    rows_on = {int(p): (starts[starts // PAGE_SIZE == p] % PAGE_SIZE).tolist() for p in pages}
     copied = []
     for k in range(1, copies + 1):
-        for original in originals:
-            page = bytearray(original)
-            for r in range(struct.unpack_from("<H", page, 12)[0]):
-                offset = struct.unpack_from("<H", page, 14 + 2 * r)[0]
-                if offset & 0xC000:  # deleted or moved: left as they are
-                    continue
+        for p in pages.tolist():
+            page = bytearray(raw[p * PAGE_SIZE:(p + 1) * PAGE_SIZE])
+            for row_start in rows_on[p]:
                 for name, fmt, step in shifts:
-                    pos = (offset & 0x1FFF) + 2 + cols[name].fixed_offset
+                    pos = row_start + 2 + cols[name].fixed_offset
                     struct.pack_into(fmt, page, pos, struct.unpack_from(fmt, page, pos)[0] + k * step)
             copied.append(bytes(page))
     used = np.concatenate([pages, np.arange(db.n_pages, db.n_pages + len(copied))])

@@ -199,19 +199,16 @@ def _two_test_res(samples, out):
     """The Arbin sample with its rows after Data_Point 5000 relabelled Test_ID 2 (as if a second test)."""
     import struct
 
-    from voltlab.data.readers._jet import PAGE_SIZE, JetDatabase
+    from voltlab.data.readers._jet import JetDatabase
 
     src = samples / "arbin" / "20160805_test001_45_cc_01.res"
     db = JetDatabase(src)
     table = db.table("Channel_Normal_Table")
     cols = {c.name: c for c in table.columns}
     raw = bytearray(src.read_bytes())
-    for page in db._data_pages(table).tolist():
-        base = page * PAGE_SIZE
-        for r in range(struct.unpack_from("<H", raw, base + 12)[0]):
-            start = base + (struct.unpack_from("<H", raw, base + 14 + 2 * r)[0] & 0x1FFF)
-            if struct.unpack_from("<i", raw, start + 2 + cols["Data_Point"].fixed_offset)[0] > 5000:
-                struct.pack_into("<i", raw, start + 2 + cols["Test_ID"].fixed_offset, 2)
+    for start in db.live_rows(table)[0].tolist():
+        if struct.unpack_from("<i", raw, start + 2 + cols["Data_Point"].fixed_offset)[0] > 5000:
+            struct.pack_into("<i", raw, start + 2 + cols["Test_ID"].fixed_offset, 2)
     out.write_bytes(bytes(raw))
     return out
 

@@ -344,6 +344,11 @@ class JetDatabase:
         owner = heads[:, 4:8].copy().view("<u4").ravel()
         return pages[(heads[:, 0] == _PAGE_DATA) & (owner == table.tdef_page)]
 
+    def live_rows(self, table: JetTable) -> tuple[np.ndarray, np.ndarray]:
+        """Absolute [start, end) byte offsets in the file of every live row of ``table``, in storage
+        order (deleted rows left out, moved rows at their new place)."""
+        return self._row_spans(table, self._data_pages(table))
+
     def _row_spans(self, table: JetTable, pages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Absolute [start, end) byte spans of the live rows of ``pages``, in storage order."""
         if pages.size == 0:
@@ -359,10 +364,10 @@ class JetDatabase:
         offsets = table_bytes.view("<u2").astype(np.int64)
         live = np.arange(width)[None, :] < counts[:, None]
         starts = offsets & _OFFSET_MASK
-        previous = np.concatenate([np.full((len(pages), 1), PAGE_SIZE), starts[:, :-1]], axis=1)
+        # A row ends where the one before it in the offset table starts (row 0 at the page end).
+        ends = np.concatenate([np.full((len(pages), 1), PAGE_SIZE), starts[:, :-1]], axis=1)
         deleted = (offsets & _DELETED_ROW) != 0
         overflow = ((offsets & _OVERFLOW_ROW) != 0) & ~deleted & live
-        ends = previous
         floor = 14 + 2 * counts[:, None]
         bad = live & ~deleted & ~((starts >= floor) & (starts < ends) & (ends <= PAGE_SIZE))  # rows we read
         if bad.any():
@@ -425,7 +430,7 @@ class JetDatabase:
         missing = set(wanted or ()) - {c.name for c in cols}
         if missing:
             raise DataFormatError(f"table {table.name!r} has no column(s) {sorted(missing)}", path=self.path)
-        starts, ends = self._row_spans(table, self._data_pages(table))
+        starts, ends = self.live_rows(table)
         buf = np.frombuffer(self._raw, np.uint8)
         n = len(starts)
         if n and int((ends - starts).min()) < 2:
