@@ -132,7 +132,7 @@ def ingest(
     """Read raw cycler files, validate them and add them to a store."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from voltlab.data.store import Store, expand_folders
+    from voltlab.data.store import Store
 
     if cell_id and (len(paths) > 1 or any(p.is_dir() for p in paths)):
         raise VoltlabError("--cell-id applies to one file; omit it to name cells after their files")
@@ -146,10 +146,11 @@ def ingest(
         TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("{task.description}"), console=err_console, transient=True,
     ) as bar:
-        task = bar.add_task("", total=len(expand_folders(paths)))
+        task = bar.add_task("", total=None)
         report = st.ingest(
             paths, format=format, on_duplicate=on_duplicate.value, workers=workers, scheduler=scheduler,
             progress=lambda name: bar.update(task, advance=1, description=name),
+            on_files=lambda n: bar.update(task, total=n),
             **{k: v for k, v in overrides.items() if v is not None},
         )
     for path, why in report.skipped:

@@ -229,8 +229,66 @@ def test_ingest_keeps_every_test_of_a_multi_test_res(tmp_path, samples):
     second = store.load("two_tests-test2")
     assert len(second.timeseries) == 5261 and int(second.timeseries["data_point"].min()) == 5001
     assert second.metadata.extra["source_part"] == "test_id=2"
+    # A re-run sees every test stored and does not read the file again.
     again = store.ingest([path], on_duplicate="skip")
-    assert again.added == [] and [why for _, why in again.skipped] == ["duplicate", "duplicate"]
+    assert again.added == [] and again.skipped == [(str(path), "already ingested as two_tests, two_tests-test2")]
+    assert store.cells_of_file(first.metadata.content_sha256) == ["two_tests", "two_tests-test2"]
     # The whole file is not mistaken for one of its tests, nor the other way round.
     assert store.find_hash(first.metadata.content_sha256) is None
     assert store.find_hash(first.metadata.content_sha256, "test_id=2") == "two_tests-test2"
+    # With one test removed, the file counts as not stored: a re-run adds that test back, and only it.
+    store.remove("two_tests-test2")
+    assert store.cells_of_file(first.metadata.content_sha256) == []
+    back = store.ingest([path], on_duplicate="skip")
+    assert back.added == ["two_tests-test2"] and back.skipped == [(f"{path} [test_id=1]", "duplicate")]
+
+
+def test_multi_test_res_is_decoded_once_per_ingest(tmp_path, samples, monkeypatch):
+    """Every test of a multi-test .res comes from one decoding of its tables, and equals a separate read."""
+    from voltlab.data.readers import arbin, read_cycler_file
+    from voltlab.data.readers._jet import JetDatabase
+
+    path = _two_test_res(samples, tmp_path / "two_tests.res")
+    alone = read_cycler_file(path, test_id=2)
+    decoded: list[str] = []
+    original = JetDatabase.read_table
+
+    def counting(self, name, **kw):
+        decoded.append(name)
+        return original(self, name, **kw)
+
+    monkeypatch.setattr(JetDatabase, "read_table", counting)
+    store = Store(tmp_path / "store")
+    report = store.ingest([path], on_files=lambda n: decoded.append(f"files={n}"))
+    assert sorted(report.added) == ["two_tests", "two_tests-test2"]
+    assert decoded[0] == "files=1"
+    assert decoded.count("Channel_Normal_Table") == 1 and decoded.count("Global_Table") == 1
+    assert arbin._SHARED_TABLES.get() is None  # the decoded tables are released after the file
+    second = store.load("two_tests-test2")
+    pd.testing.assert_frame_equal(second.timeseries, alone.timeseries, check_dtype=False)
+    assert second.metadata.extra["source_part"] == "test_id=2"
+    assert {k: v for k, v in second.metadata.extra.items() if k != "ingest"} == {
+        k: v for k, v in alone.metadata.extra.items() if k != "ingest"}
+
+
+def test_cell_stored_before_tests_were_split_is_completed(tmp_path, samples):
+    """A store holding only the first test of a multi-test .res (no source_part, as stored before each
+    test became a cell) gets the other tests on a re-run; the first is not stored twice."""
+    path = _two_test_res(samples, tmp_path / "two_tests.res")
+    store = Store(tmp_path / "store")
+    store.ingest([path])
+    store.remove("two_tests-test2")
+    meta_file = tmp_path / "store" / "cells"
+    meta_file = next(d for d in meta_file.iterdir() if d.name.endswith("two_tests")) / "metadata.json"
+    info = json.loads(meta_file.read_text())
+    for key in ("source_part", "test_ids_in_file"):
+        del info["metadata"]["extra"][key]
+    meta_file.write_text(json.dumps(info))
+    legacy = Store(tmp_path / "store")
+    sha = legacy.metadata("two_tests").content_sha256
+    assert legacy.find_hash(sha) == "two_tests" and legacy.cells_of_file(sha) == []
+    report = legacy.ingest([path], on_duplicate="skip")
+    assert report.added == ["two_tests-test2"]
+    assert report.skipped == [(f"{path} [test_id=1]", "duplicate")]
+    assert legacy.cells_of_file(sha) == ["two_tests", "two_tests-test2"]
+    assert legacy.ingest([path], on_duplicate="skip").added == []

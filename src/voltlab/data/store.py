@@ -269,6 +269,31 @@ class Store:
                 return name[len(_PREFIX):]
         return None
 
+    def cells_of_file(self, content_sha256: str) -> list[str]:
+        """The cells holding a raw file when every part of it is stored, else ``[]``.
+
+        One cell for most files; one per test for an Arbin ``.res`` holding
+        several (each with ``extra['source_part']``). A cell stored before
+        tests were split (the first test only, no ``source_part``, the others
+        listed in ``extra['other_test_ids']``) counts as its own test, so the
+        missing tests are not mistaken for stored ones.
+        """
+        held = {name[len(_PREFIX):]: part for name, (sha, part) in self._hash_index().items()
+                if content_sha256 and sha == content_sha256}
+        if not held:
+            return []
+        have: set[str | None] = set()
+        tests: list[int] = []
+        for cell, part in held.items():
+            extra = self.metadata(cell).extra
+            tests = list(extra.get("test_ids_in_file") or tests)
+            if part is None and extra.get("other_test_ids") and "test_id" in extra:  # a cell of before the split
+                part = f"test_id={extra['test_id']}"
+                tests = [int(extra["test_id"]), *map(int, extra["other_test_ids"])]
+            have.add(part)
+        wanted: set[str | None] = {f"test_id={k}" for k in tests} if tests else {None}
+        return sorted(held) if wanted <= have else []
+
     def _hash_index(self) -> dict[str, tuple[str, str | None]]:
         """Cell folder -> (raw-file hash, source part); each metadata.json is read once per Store object.
 
@@ -540,6 +565,7 @@ class Store:
         progress: Callable[[str], None] | None = None,
         workers: int = 1,
         scheduler: str | None = None,
+        on_files: Callable[[int], None] | None = None,
         **read_options: Any,
     ) -> IngestReport:
         """Read raw cycler files and add each as a cell.
@@ -572,6 +598,9 @@ class Store:
             ``"error"`` (record a failure), ``"skip"`` or ``"replace"``.
         progress
             Called with each file name after it is processed.
+        on_files
+            Called once, before any file is read, with the number of files
+            found (folders expanded): ``progress`` is then called that many times.
         workers
             Parallel reader processes (1 = read in this process).
         scheduler
@@ -587,6 +616,8 @@ class Store:
         t_start = time.perf_counter()
         todo: list[Path] = []
         files, from_folder = _expand(paths)
+        if on_files is not None:
+            on_files(len(files))
         listed = {f.resolve() for f in files}
         for p in files:
             data_file = companion_of(p)
@@ -595,9 +626,9 @@ class Store:
                 if progress is not None:
                     progress(p.name)
                 continue
-            existing = self.find_hash(file_sha256(p)) if on_duplicate == "skip" and p.is_file() else None
-            if existing is not None:
-                report.skipped.append((str(p), f"already ingested as {existing}"))
+            existing = self.cells_of_file(file_sha256(p)) if on_duplicate == "skip" and p.is_file() else []
+            if existing:
+                report.skipped.append((str(p), f"already ingested as {', '.join(existing)}"))
                 if progress is not None:
                     progress(p.name)
             else:
@@ -668,16 +699,18 @@ def _read_job(job: tuple[Path, str | None, dict[str, Any]]) -> list[CyclingData]
     """Read one file (module-level so process pools can pickle it): one CyclingData, or one per test of
     an Arbin ``.res`` holding several (``extra['other_test_ids']``), so no test is left behind."""
     from voltlab.data.readers import read_cycler_file
+    from voltlab.data.readers.arbin import reuse_res_tables
 
     path, fmt, options = job
-    first = read_cycler_file(path, format=fmt, **options)
-    others = first.metadata.extra.get("other_test_ids") or []
-    if first.metadata.source_format != "arbin_res" or not others:
-        return [first]
-    parts = [first]
-    for test_id in others:
-        extra = {"test_id": test_id}
-        if options.get("cell_id"):
-            extra["cell_id"] = f"{options['cell_id']}-test{test_id}"
-        parts.append(read_cycler_file(path, format=fmt, **{**options, **extra}))
+    with reuse_res_tables():  # the database's tables are decoded once for all its tests
+        first = read_cycler_file(path, format=fmt, **options)
+        others = first.metadata.extra.get("other_test_ids") or []
+        if first.metadata.source_format != "arbin_res" or not others:
+            return [first]
+        parts = [first]
+        for test_id in others:
+            extra = {"test_id": test_id}
+            if options.get("cell_id"):
+                extra["cell_id"] = f"{options['cell_id']}-test{test_id}"
+            parts.append(read_cycler_file(path, format=fmt, **{**options, **extra}))
     return parts

@@ -37,6 +37,8 @@ Conventions of the raw files (all converted to :mod:`voltlab.data.schema`):
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import io
 import json
 import math
@@ -48,6 +50,7 @@ import tempfile
 import time
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -68,6 +71,7 @@ __all__ = [
     "ArbinXlsxReader",
     "arbin_columns_to_canonical",
     "ole_to_unix",
+    "reuse_res_tables",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -572,14 +576,57 @@ def _native_frame(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+#: While :func:`reuse_res_tables` is active: the opened files' tables, by (file, size, mtime, engine).
+_SHARED_TABLES: contextvars.ContextVar[dict[tuple[str, int, int, str], _ResTables] | None] = contextvars.ContextVar(
+    "voltlab_arbin_shared_tables", default=None)
+
+#: The notes a :class:`_ResTables` keeps about how it read the file (carried over when it is reused).
+_ENGINE_NOTES = ("res_engine", "res_engine_fallback", "res_tables_native")
+
+
+@contextlib.contextmanager
+def reuse_res_tables() -> Iterator[None]:
+    """Within the block, reading an unchanged ``.res`` file again (another ``test_id`` of a
+    multi-test file) reuses the tables decoded the first time instead of decoding the whole
+    database once per test. The tables are released when the block ends.
+
+    >>> with reuse_res_tables():  # doctest: +SKIP
+    ...     tests = [ArbinResReader.read(path, test_id=k) for k in (1, 2, 3)]
+    """
+    token = _SHARED_TABLES.set({})
+    try:
+        yield
+    finally:
+        _SHARED_TABLES.reset(token)
+
+
 class _ResTables:
     """The tables of one ``.res`` file, through the built-in Jet reader or ``mdb-export``.
 
     ``engine="auto"`` uses the built-in reader and switches to mdb-export only
     for a layout that reader does not decode (the reason goes into
     ``notes['res_engine_fallback']``); ``"native"`` never runs mdb-export;
-    ``"mdbtools"`` always does.
+    ``"mdbtools"`` always does. Open with :meth:`open`, which reuses the tables
+    of a file already read inside :func:`reuse_res_tables`.
     """
+
+    @classmethod
+    def open(cls, path: Path, engine: str, timeout_s: float, notes: dict[str, Any]) -> _ResTables:
+        """The tables of ``path``: those already decoded in this :func:`reuse_res_tables` block, or new."""
+        shared = _SHARED_TABLES.get()
+        if shared is None:
+            return cls(path, engine, timeout_s, notes)
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, engine)
+        tables = shared.get(key)
+        if tables is None:
+            tables = shared[key] = cls(path, engine, timeout_s, notes)
+            tables._memo = {}
+        else:
+            notes.update({k: (list(v) if isinstance(v, list) else v)
+                          for k, v in tables.notes.items() if k in _ENGINE_NOTES})
+            tables.notes = notes
+        return tables
 
     def __init__(self, path: Path, engine: str, timeout_s: float, notes: dict[str, Any]) -> None:
         if engine not in _RES_ENGINES:
@@ -592,6 +639,8 @@ class _ResTables:
         self._db: JetDatabase | None = None
         self._exe: str | None = None
         self._native_tables: list[str] = []
+        #: Tables read so far (or why they could not be), kept only for a shared instance.
+        self._memo: dict[tuple[str, bool], pd.DataFrame | DataFormatError] | None = None
         if engine != "mdbtools":
             try:
                 self._db = JetDatabase(path)
@@ -627,7 +676,23 @@ class _ResTables:
 
         ``typed_in``: a table of values a person entered (``Global_Table``):
         Single values as their shortest decimal (3.579, not 3.5789999961853027).
+        A shared instance (see :meth:`open`) decodes each table once; callers get
+        a shallow copy and must not change its values in place.
         """
+        if self._memo is None:
+            return self._read(table, typed_in)
+        key = (table, typed_in)
+        if key not in self._memo:
+            try:
+                self._memo[key] = self._read(table, typed_in)
+            except DataFormatError as exc:
+                self._memo[key] = exc
+        found = self._memo[key]
+        if isinstance(found, DataFormatError):
+            raise found
+        return found.copy(deep=False)
+
+    def _read(self, table: str, typed_in: bool) -> pd.DataFrame:
         if self._db is not None:
             try:
                 frame = _native_frame(self._db.read_table(table, single_as_decimal=typed_in))
@@ -808,7 +873,7 @@ class ArbinResReader(CyclerReader):
         timeout_s = float(options.get("timeout_s") or _default_timeout(path))
         timezone = options.get("timezone")
         notes: dict[str, Any] = {}
-        tables = _ResTables(path, str(options.get("engine") or "auto"), timeout_s, notes)
+        tables = _ResTables.open(path, str(options.get("engine") or "auto"), timeout_s, notes)
         normal = _select_test(tables.read("Channel_Normal_Table"), options.get("test_id"), path, notes)
         if "Data_Point" in normal.columns:
             dp = pd.to_numeric(normal["Data_Point"], errors="coerce").to_numpy(dtype=np.float64)
