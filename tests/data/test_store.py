@@ -76,6 +76,42 @@ def test_streamed_chunks_give_the_same_summary_as_one_table(tmp_path, cell):
     assert st.load("streamed").n_rows == len(ts)
 
 
+def test_stream_ending_in_empty_chunks_and_one_chunk_stream_summarise_like_one_table(tmp_path, cell):
+    st = Store(tmp_path / "s")
+    ts = cell.timeseries
+    empty = ts.iloc[:0]
+    st.add_stream(CellMetadata("tail"), iter([ts.iloc[:150], ts.iloc[150:], empty, empty]))
+    st.add_stream(CellMetadata("one"), iter([empty, ts]))
+    st.add(CyclingData(ts, CellMetadata("whole")))
+    for name in ("tail", "one"):
+        pd.testing.assert_frame_equal(st.summary(name), st.summary("whole"))
+    assert len(st.summary("whole")) == 5
+    with pytest.raises(Exception, match="no data rows to store"):
+        st.add_stream(CellMetadata("none"), iter([empty, empty]))
+
+
+def test_parquet_codec_follows_the_table_size(tmp_path, cell, monkeypatch):
+    """Small tables skip zstd's per-column cost (LZ4 time series, uncompressed summary); large ones are zstd."""
+    import pyarrow.parquet as pq
+
+    from voltlab.data import store as store_module
+
+    def codecs(root, cell_id):
+        folder = root / "cells" / f"cell_id={cell_id}"
+        return {f: pq.ParquetFile(folder / f"{f}.parquet").metadata.row_group(0).column(0).compression
+                for f in ("timeseries", "summary", "metadata")}
+
+    st = Store(tmp_path / "s")
+    st.add(cell)
+    assert codecs(tmp_path / "s", "cell-a") == {"timeseries": "LZ4", "summary": "UNCOMPRESSED",
+                                                 "metadata": "UNCOMPRESSED"}
+    monkeypatch.setattr(store_module, "ZSTD_MIN_ROWS", 5)  # the summary has 5 cycles, the metadata 1 row
+    st.add(CyclingData(cell.timeseries, CellMetadata("big")))
+    assert codecs(tmp_path / "s", "big") == {"timeseries": "ZSTD", "summary": "ZSTD", "metadata": "UNCOMPRESSED"}
+    pd.testing.assert_frame_equal(st.load("big").timeseries, st.load("cell-a").timeseries)
+    pd.testing.assert_frame_equal(st.summary("big"), st.summary("cell-a"))
+
+
 def test_chunks_out_of_order_are_rejected_and_leave_nothing(tmp_path, cell):
     st = Store(tmp_path / "s")
     ts = cell.timeseries
