@@ -14,7 +14,7 @@ What one run measures
    warm-up run:
 
    * voltlab: ``Store(fresh folder).ingest([file], format=NAME)`` - read, validate,
-     per-cycle summary, Parquet write (zstd), fsync, atomic commit. Also reported:
+     per-cycle summary, Parquet write (zstd; LZ4 under 65,536 rows), fsync, atomic commit. Also reported:
      ``read_cycler_file`` + ``cycle_summary`` alone (in memory, the same work cellpy does).
    * cellpy: ``CellpyCell.set_instrument`` + ``from_raw`` + ``make_step_table`` +
      ``make_summary`` (what ``cellpy.get(..., auto_summary=True)`` runs, minus its
