@@ -155,7 +155,7 @@ def plain_durations_seconds(s: pd.Series, *, allow_days: bool) -> np.ndarray | N
     taken here gives the same seconds; any other column returns None and takes the general path.
     """
     arr = s.to_numpy(dtype=object)
-    if arr.size == 0 or not all(isinstance(v, str) for v in arr):
+    if arr.size == 0 or pd.api.types.infer_dtype(arr, skipna=False) != "string":  # every value a str
         return None
     joined = "\n".join(arr) + "\n"
     if _PLAIN_DURATIONS_RE.match(joined) is not None:

@@ -596,7 +596,11 @@ def _read_typed(text: str, sep: str) -> pd.DataFrame:
 
 def _header_and_text_columns(text: str, sep: str) -> tuple[list[str], set[str]]:
     """The header's names as pandas reads them, and those of the text roles (durations, dates, step type)."""
-    names = list(pd.read_csv(io.StringIO(text), nrows=0, sep=sep, keep_default_na=False, engine="c").columns)
+    first = text.split("\n", 1)[0]
+    # The header line alone gives the same names (and skips copying the whole file into a StringIO)
+    # unless a quoted field could run onto the next line.
+    head = first if '"' not in first else text
+    names = list(pd.read_csv(io.StringIO(head), nrows=0, sep=sep, keep_default_na=False, engine="c").columns)
     clean = [str(c).strip().lstrip("\ufeff") for c in names]
     roles = _find_roles(clean)
     return names, {names[clean.index(roles[r])] for r in _TEXT_ROLES if r in roles}
