@@ -110,6 +110,9 @@ def test_parquet_codec_follows_the_table_size(tmp_path, cell, monkeypatch):
     assert codecs(tmp_path / "s", "big") == {"timeseries": "ZSTD", "summary": "ZSTD", "metadata": "UNCOMPRESSED"}
     pd.testing.assert_frame_equal(st.load("big").timeseries, st.load("cell-a").timeseries)
     pd.testing.assert_frame_equal(st.summary("big"), st.summary("cell-a"))
+    # The summary's retention reference travels with it, whatever the codec.
+    for name in ("big", "cell-a"):
+        assert st.summary(name).attrs == {"reference_cycle": 1, "soh_reference": "discharge capacity of cycle 1"}
 
 
 def test_chunks_out_of_order_are_rejected_and_leave_nothing(tmp_path, cell):

@@ -115,6 +115,9 @@ def _write_frame(df: pd.DataFrame, path: Path) -> None:
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pandas(df, preserve_index=False, nthreads=1)
+    if df.attrs:  # kept where pandas' to_parquet keeps them, so read_parquet gives them back
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), b"PANDAS_ATTRS": json.dumps(df.attrs, default=str).encode()})
     pq.write_table(table, path, compression=_codec(len(df), "none"))
 
 
