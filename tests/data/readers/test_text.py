@@ -98,3 +98,48 @@ def test_arrow_csv_reads_a_plain_numeric_table() -> None:
     assert read_csv_arrow(blank) is None
     assert read_csv_arrow("a,b\n+3,2\n") is None  # '+3': an integer to pandas, a float to Arrow
     assert read_csv_arrow("a,b\n1,2,3\n") is None  # ragged
+
+
+def test_read_csv_whole_rows_keeps_trailing_separators_and_refuses_to_cut_values(tmp_path) -> None:
+    import pytest
+
+    from voltlab.data.readers._text import read_csv_whole_rows
+    from voltlab.errors import DataFormatError
+
+    # A trailing separator (an empty surplus field) is how many exports end their rows: read as pandas does.
+    df = read_csv_whole_rows("a,b,c\n1,2,3,\n4,5,6,\n", tmp_path / "t.csv")
+    assert df.to_numpy().tolist() == [[1, 2, 3], [4, 5, 6]]
+    # A surplus value would be dropped by index_col=False (with only a warning): an error naming the line.
+    with pytest.raises(DataFormatError, match=r"line 13 has 4 fields but the header 3: its value\(s\) '9' would be "
+                                              r"lost") as ei:
+        read_csv_whole_rows("a;b;c\n1;2;3\n4;5;6;9\n", tmp_path / "t.csv", first_line=10, sep=";")
+    assert ei.value.row == 12 and str(tmp_path / "t.csv") in str(ei.value)
+
+
+_SURPLUS_CASES = [  # (folder/file, separator, encoding)
+    ("pec/pec.csv", ",", "utf-8"),
+    ("landt/SINTEF__LiGrR2032__2024-04-30__25degC__Landt.csv", ",", "utf-8"),
+    ("novonix/sample_data_novonix.csv", ",", "utf-8"),
+    ("basytec/sample_data_basytec.txt", "\t", "latin-1"),
+]
+
+
+def test_readers_refuse_rows_with_surplus_values(samples, tmp_path) -> None:
+    """A real export with one value too many on a data row: an error naming that line, not a silent cut."""
+    import pytest
+
+    from voltlab.data.readers import read_cycler_file
+    from voltlab.errors import DataFormatError
+
+    for name, sep, encoding in _SURPLUS_CASES:
+        src = samples / name
+        good = read_cycler_file(src)
+        lines = src.read_bytes().decode(encoding).split("\n")
+        k = len(lines) - 5
+        lines[k] = lines[k].rstrip("\r") + f"{sep}4.2" + ("\r" if lines[k].endswith("\r") else "")
+        bad = tmp_path / src.name
+        bad.write_bytes("\n".join(lines).encode(encoding))
+        with pytest.raises(DataFormatError, match=rf"line {k + 1} has \d+ fields but the header \d+: its value\(s\) "
+                                                  r"'4.2' would be lost") as ei:
+            read_cycler_file(bad, format=good.metadata.source_format)
+        assert str(bad) in str(ei.value), name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ __all__ = [
     "decode",
     "find_header_line",
     "plain_durations_seconds",
+    "read_csv_whole_rows",
     "read_text",
     "reject_crashing_numbers",
     "to_float",
@@ -124,6 +126,55 @@ def read_delimited(text: str, *, sep: str, header_line: int, decimal: str = ".")
     """Parse delimited text starting at ``header_line`` with pandas' C parser."""
     body = "\n".join(text.splitlines()[header_line:])
     return pd.read_csv(io.StringIO(body), sep=sep, decimal=decimal, engine="c", low_memory=False)
+
+
+_PANDAS_LONG_ROW = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def read_csv_whole_rows(body: str, path: str | Path, *, first_line: int = 0, **options: Any) -> pd.DataFrame:
+    """``pd.read_csv(io.StringIO(body), index_col=False, **options)``, losing no value.
+
+    ``index_col=False`` lets a row end in a surplus empty field (a trailing separator, common in
+    exports) but also cuts a row with more values than the header down to the header's width,
+    with only a warning. Here such a row is a :class:`DataFormatError` naming its line
+    (``first_line`` is the line of ``body``'s header in the file, 0-based) and the values that
+    would have gone, as is a longer row pandas' tokenizer stops at; rows whose surplus fields are
+    all blank read as pandas reads them.
+    """
+    sep = str(options.get("sep") or ",")
+    lines = body.split("\n")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Length of header or names does not match",
+                                category=pd.errors.ParserWarning)
+        try:
+            return pd.read_csv(io.StringIO(body), index_col=False, **options)
+        except pd.errors.ParserWarning:
+            pass
+        except pd.errors.ParserError as exc:
+            hit = _PANDAS_LONG_ROW.search(str(exc))
+            if hit is None or not 1 <= int(hit.group(2)) <= len(lines):
+                raise
+            width, k = int(hit.group(1)), int(hit.group(2)) - 1
+            raise _long_row(lines[k], k, width, sep, first_line, path) from exc
+    width = len(lines[0].rstrip("\r").split(sep))
+    for k, line in enumerate(lines[1:], start=1):
+        if any(f.strip() for f in line.rstrip("\r").split(sep)[width:]):
+            raise _long_row(line, k, width, sep, first_line, path)
+    with warnings.catch_warnings():  # only blank surplus fields (or quoting this scan cannot follow)
+        warnings.simplefilter("ignore", pd.errors.ParserWarning)
+        return pd.read_csv(io.StringIO(body), index_col=False, **options)
+
+
+def _long_row(line: str, k: int, width: int, sep: str, first_line: int, path: str | Path) -> DataFormatError:
+    """The error for line ``k`` of a block (0 = its header) holding more than ``width`` fields."""
+    fields = line.rstrip("\r").split(sep)
+    shown = ", ".join(repr(f.strip()) for f in fields[width:] if f.strip())
+    lost = f"its value(s) {shown[:120]} would be lost" if shown else "a value would be lost"
+    return DataFormatError(
+        f"line {first_line + k + 1} has {len(fields)} fields but the header {width}: {lost}. Nothing was "
+        "read; fix the line (a stray separator?) or re-export the file",
+        path=path, row=first_line + k,
+    )
 
 
 def looks_decimal_comma(sample_lines: list[str], sep: str) -> bool:

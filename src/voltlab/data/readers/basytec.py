@@ -26,16 +26,14 @@ Mapping (units converted from the brackets):
 
 from __future__ import annotations
 
-import io
 import re
-import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from voltlab.data.readers._text import decode, read_text
+from voltlab.data.readers._text import decode, read_csv_whole_rows, read_text
 from voltlab.data.readers._unitconv import (
     convert_units,
     guess_decimal_comma,
@@ -134,18 +132,9 @@ class BasytecReader(CyclerReader):
         header = lines[k].lstrip("~")
         decimal = "," if guess_decimal_comma(lines[k + 1 : k + 201], "\t") else "."
         body = "\n".join([header, *lines[k + 1 :]])
-        with warnings.catch_warnings():
-            # index_col=False tolerates a trailing tab but would silently cut longer rows.
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            try:
-                raw = pd.read_csv(io.StringIO(body), sep="\t", decimal=decimal, index_col=False,
-                                  low_memory=False, dtype=str, keep_default_na=False)
-            except pd.errors.ParserWarning as exc:
-                raise DataFormatError(
-                    "a data row has more fields than the header (damaged or edited file); nothing was "
-                    "dropped: fix the row or re-export",
-                    path=path,
-                ) from exc
+        # index_col=False tolerates a trailing tab; a row with surplus values is an error naming its line
+        raw = read_csv_whole_rows(body, path, first_line=k, sep="\t", decimal=decimal, low_memory=False,
+                                  dtype=str, keep_default_na=False)
         table = _to_canonical(raw, path, decimal_comma=decimal == ",")
         return table, {"extra": _preamble(lines[:k])}
 

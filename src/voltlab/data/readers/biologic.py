@@ -72,7 +72,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from voltlab.data.readers._text import decode
+from voltlab.data.readers._text import decode, read_csv_whole_rows
 from voltlab.data.readers.base import CyclerReader, register_reader
 from voltlab.data.schema import counter_to_cycle_cumulative, infer_cycle_count
 from voltlab.errors import DataFormatError, DependencyError, SchemaError, UnitError
@@ -558,11 +558,9 @@ class BiologicMptReader(CyclerReader):
             body = body[:-1]  # file cut mid-line (e.g. copied during acquisition): drop the stub
         comma = _decimal_comma(body[1:30])
         try:
-            with warnings.catch_warnings():
-                # rows longer than the header (stray tabs) lose only the surplus fields
-                warnings.simplefilter("ignore", pd.errors.ParserWarning)
-                raw = pd.read_csv(io.StringIO("\n".join(body)), sep="\t", decimal="," if comma else ".",
-                                  index_col=False, engine="c", low_memory=False)
+            # rows ending in stray tabs read as they are; a row with surplus values is an error
+            raw = read_csv_whole_rows("\n".join(body), path, first_line=idx, sep="\t",
+                                      decimal="," if comma else ".", engine="c", low_memory=False)
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise DataFormatError(f"cannot parse the data block: {exc}", path=path, row=idx) from exc
         raw = raw.loc[:, [c for c in raw.columns if not (str(c).startswith("Unnamed") and raw[c].isna().all())]]

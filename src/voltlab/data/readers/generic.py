@@ -35,7 +35,6 @@ columns with an example mapping.
 from __future__ import annotations
 
 import difflib
-import io
 import os
 import re
 from datetime import datetime
@@ -46,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from voltlab.data.cycling import CyclingData
-from voltlab.data.readers._text import decode, find_header_line
+from voltlab.data.readers._text import decode, find_header_line, read_csv_whole_rows
 from voltlab.data.readers._unitconv import (
     CANONICAL_UNITS,
     UNITS,
@@ -333,8 +332,10 @@ def _load_text(
         decimal = "," if guess_decimal_comma(lines[k + 1 : k + 201], sep) else "."
     body = "\n".join(lines[k:])
     try:
-        df = pd.read_csv(io.StringIO(body), sep=sep, decimal=decimal, low_memory=False,
-                         index_col=False, skipinitialspace=True)
+        df = read_csv_whole_rows(body, path, first_line=k, sep=sep, decimal=decimal, low_memory=False,
+                                 skipinitialspace=True)
+    except DataFormatError:
+        raise
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise DataFormatError(f"cannot parse the table (separator {sep!r}): {exc}", path=path) from exc
     df.columns = [str(c).strip() for c in df.columns]

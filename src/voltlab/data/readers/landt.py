@@ -27,14 +27,13 @@ the first one goes to ``metadata.extra["start_time"]``.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from voltlab.data.readers._text import decode, read_text
+from voltlab.data.readers._text import decode, read_csv_whole_rows, read_text
 from voltlab.data.readers._unitconv import (
     numeric_column,
     snake_case,
@@ -107,7 +106,7 @@ class LandtTidyReader(CyclerReader):
             )
         body = "\n".join(lines[k:])
         try:
-            raw = pd.read_csv(io.StringIO(body), index_col=False, low_memory=False)
+            raw = read_csv_whole_rows(body, path, first_line=k, low_memory=False)
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise DataFormatError(f"malformed LANDT data block: {exc}", path=path) from exc
         raw.columns = [str(c).strip() for c in raw.columns]

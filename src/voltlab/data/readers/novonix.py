@@ -32,7 +32,6 @@ into ``extra["cycle_summary"]`` when present.
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,7 +39,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from voltlab.data.readers._text import decode, read_text
+from voltlab.data.readers._text import decode, read_csv_whole_rows, read_text
 from voltlab.data.readers._unitconv import (
     numeric_column,
     snake_case,
@@ -134,7 +133,7 @@ class NovonixReader(CyclerReader):
         if not body:
             raise DataFormatError("the '[Data]' section is empty", path=path)
         try:
-            raw = pd.read_csv(io.StringIO(body), index_col=False, low_memory=False)
+            raw = read_csv_whole_rows(body, path, first_line=k + 1, low_memory=False)
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise DataFormatError(f"malformed '[Data]' section: {exc}", path=path) from exc
         raw.columns = [str(c).strip() for c in raw.columns]

@@ -27,7 +27,6 @@ to ``chemistry``).
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,7 +34,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from voltlab.data.readers._text import decode, read_csv_arrow, read_text
+from voltlab.data.readers._text import decode, read_csv_arrow, read_csv_whole_rows, read_text
 from voltlab.data.readers._unitconv import (
     UNITS,
     convert_units,
@@ -137,7 +136,7 @@ class PecReader(CyclerReader):
         raw = read_csv_arrow(body) if len(body) >= 1_000_000 else None
         if raw is None:
             try:
-                raw = pd.read_csv(io.StringIO(body), index_col=False, low_memory=False)
+                raw = read_csv_whole_rows(body, path, first_line=k, low_memory=False)
             except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
                 raise DataFormatError(f"malformed PEC data block: {exc}", path=path) from exc
         raw.columns = [str(c).strip() for c in raw.columns]
