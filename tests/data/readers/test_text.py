@@ -143,3 +143,31 @@ def test_readers_refuse_rows_with_surplus_values(samples, tmp_path) -> None:
                                                   r"'4.2' would be lost") as ei:
             read_cycler_file(bad, format=good.metadata.source_format)
         assert str(bad) in str(ei.value), name
+
+
+def test_a_value_under_no_header_name_is_an_error(samples, tmp_path) -> None:
+    """BioLogic .mpt headers end in a tab, data rows do not: a stray field lands under no name, and
+    would be dropped with the unnamed column; it is an error naming the row and the value."""
+    import pandas as pd
+    import pytest
+
+    from voltlab.data.readers import read_cycler_file
+    from voltlab.data.readers._text import reject_unnamed_values
+    from voltlab.errors import DataFormatError
+
+    reject_unnamed_values(pd.DataFrame({"a": [1.0, 2.0], "Unnamed: 1": [np.nan, np.nan], "Unnamed: 2": ["", " "]}),
+                          "x.csv")
+    with pytest.raises(DataFormatError, match=r"data row 2 \(header on line 5\) has the value '7' in field 2, "
+                                              r"which has no name in the header \(1 such value"):
+        reject_unnamed_values(pd.DataFrame({"a": [1.0, 2.0], "Unnamed: 1": [None, "7"]}), "x.csv", header_line=4)
+
+    src = samples / "biologic" / "gcpl.pr_182.1.mpt"
+    lines = src.read_bytes().decode("latin-1").split("\n")
+    k = len(lines) - 5
+    lines[k] = lines[k].rstrip("\r") + "\t4.2" + ("\r" if lines[k].endswith("\r") else "")
+    bad = tmp_path / src.name
+    bad.write_bytes("\n".join(lines).encode("latin-1"))
+    n_rows = len(read_cycler_file(src).timeseries)
+    with pytest.raises(DataFormatError, match=r"has the value '4.2' in field \d+, which has no name") as ei:
+        read_cycler_file(bad)
+    assert str(bad) in str(ei.value) and ei.value.row == n_rows - 5  # the 5th line from the end

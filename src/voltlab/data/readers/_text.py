@@ -20,6 +20,7 @@ __all__ = [
     "read_csv_whole_rows",
     "read_text",
     "reject_crashing_numbers",
+    "reject_unnamed_values",
     "to_float",
 ]
 
@@ -163,6 +164,31 @@ def read_csv_whole_rows(body: str, path: str | Path, *, first_line: int = 0, **o
     with warnings.catch_warnings():  # only blank surplus fields (or quoting this scan cannot follow)
         warnings.simplefilter("ignore", pd.errors.ParserWarning)
         return pd.read_csv(io.StringIO(body), index_col=False, **options)
+
+
+def reject_unnamed_values(raw: pd.DataFrame, path: str | Path, *, header_line: int | None = None) -> None:
+    """A :class:`DataFormatError` if a column without a header name (pandas' ``Unnamed: k``) holds a value.
+
+    Readers map named columns and leave unnamed ones out, so such a value would be dropped
+    unseen; it is a row with a stray separator or an edited header. ``header_line`` (0-based
+    line of the header in the file) is named in the message.
+    """
+    for k, col in enumerate(raw.columns):
+        if not str(col).startswith("Unnamed:"):
+            continue
+        values = raw[col]
+        filled = values.notna().to_numpy()
+        if values.dtype == object:
+            filled &= values.astype(str).str.strip().ne("").to_numpy()
+        if filled.any():
+            r = int(np.flatnonzero(filled)[0])
+            where = f" (header on line {header_line + 1})" if header_line is not None else ""
+            raise DataFormatError(
+                f"data row {r + 1}{where} has the value {str(values.iloc[r])[:40]!r} in field {k + 1}, which has no "
+                f"name in the header ({int(filled.sum())} such value(s)): it would be lost. Fix the row (a stray "
+                "separator?) or name the column in the header",
+                path=path, row=r, column=str(col),
+            )
 
 
 def _long_row(line: str, k: int, width: int, sep: str, first_line: int, path: str | Path) -> DataFormatError:

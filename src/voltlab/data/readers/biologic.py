@@ -72,7 +72,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from voltlab.data.readers._text import decode, read_csv_whole_rows
+from voltlab.data.readers._text import decode, read_csv_whole_rows, reject_unnamed_values
 from voltlab.data.readers.base import CyclerReader, register_reader
 from voltlab.data.schema import counter_to_cycle_cumulative, infer_cycle_count
 from voltlab.errors import DataFormatError, DependencyError, SchemaError, UnitError
@@ -563,6 +563,7 @@ class BiologicMptReader(CyclerReader):
                                       decimal="," if comma else ".", engine="c", low_memory=False)
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise DataFormatError(f"cannot parse the data block: {exc}", path=path, row=idx) from exc
+        reject_unnamed_values(raw, path, header_line=idx)
         raw = raw.loc[:, [c for c in raw.columns if not (str(c).startswith("Unnamed") and raw[c].isna().all())]]
         if raw.empty:
             raise DataFormatError("no data rows after the column header", path=path, row=idx)

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from voltlab.data.cycling import CyclingData
-from voltlab.data.readers._text import decode, find_header_line, read_csv_whole_rows
+from voltlab.data.readers._text import decode, find_header_line, read_csv_whole_rows, reject_unnamed_values
 from voltlab.data.readers._unitconv import (
     CANONICAL_UNITS,
     UNITS,
@@ -339,6 +339,7 @@ def _load_text(
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise DataFormatError(f"cannot parse the table (separator {sep!r}): {exc}", path=path) from exc
     df.columns = [str(c).strip() for c in df.columns]
+    reject_unnamed_values(df, path, header_line=k)
     df = df.loc[:, [not c.startswith("Unnamed:") or df[c].notna().any() for c in df.columns]]
     df.attrs["decimal_comma"] = decimal == ","
     return df

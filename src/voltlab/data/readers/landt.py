@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from voltlab.data.readers._text import decode, read_csv_whole_rows, read_text
+from voltlab.data.readers._text import decode, read_csv_whole_rows, read_text, reject_unnamed_values
 from voltlab.data.readers._unitconv import (
     numeric_column,
     snake_case,
@@ -110,6 +110,7 @@ class LandtTidyReader(CyclerReader):
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise DataFormatError(f"malformed LANDT data block: {exc}", path=path) from exc
         raw.columns = [str(c).strip() for c in raw.columns]
+        reject_unnamed_values(raw, path, header_line=k)
         table, extra = _to_canonical(raw, path)
         extra.update(_preamble(lines[:k]))
         meta: dict[str, Any] = {"extra": extra}

@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from voltlab.data.readers._text import decode, read_csv_whole_rows, read_text
+from voltlab.data.readers._text import decode, read_csv_whole_rows, read_text, reject_unnamed_values
 from voltlab.data.readers._unitconv import (
     numeric_column,
     snake_case,
@@ -137,6 +137,7 @@ class NovonixReader(CyclerReader):
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise DataFormatError(f"malformed '[Data]' section: {exc}", path=path) from exc
         raw.columns = [str(c).strip() for c in raw.columns]
+        reject_unnamed_values(raw, path, header_line=k + 1)
         table = _to_canonical(raw, path)
         meta = _summary(lines[:k])
         companion = _companion(path)

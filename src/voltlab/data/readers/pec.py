@@ -34,7 +34,13 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from voltlab.data.readers._text import decode, read_csv_arrow, read_csv_whole_rows, read_text
+from voltlab.data.readers._text import (
+    decode,
+    read_csv_arrow,
+    read_csv_whole_rows,
+    read_text,
+    reject_unnamed_values,
+)
 from voltlab.data.readers._unitconv import (
     UNITS,
     convert_units,
@@ -140,6 +146,7 @@ class PecReader(CyclerReader):
             except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
                 raise DataFormatError(f"malformed PEC data block: {exc}", path=path) from exc
         raw.columns = [str(c).strip() for c in raw.columns]
+        reject_unnamed_values(raw, path, header_line=k)
         raw = raw.loc[:, [not (c.startswith("Unnamed:") and raw[c].isna().all()) for c in raw.columns]]
         table = _to_canonical(raw, path)
         meta = _preamble(lines[:k])
