@@ -363,3 +363,19 @@ def test_empty_file(tmp_path: Path, reader_robust, reader) -> None:
     reader_robust(reader.read, b"", tmp_path / "empty.mpt")
     with pytest.raises(VoltlabError):
         reader.read(tmp_path / "empty.mpt")
+
+
+def test_an_mpt_cut_mid_line_loses_the_stub_and_says_so(samples, tmp_path):
+    from voltlab.data.readers import read_cycler_file
+
+    src = samples / "biologic" / "gcpl.pr_182.1.mpt"
+    raw = src.read_bytes().rstrip(b"\r\n")
+    last_start = raw.rfind(b"\n") + 1
+    cut = raw[: last_start + 30]
+    bad = tmp_path / "cut.mpt"
+    bad.write_bytes(cut)
+    full, part = read_cycler_file(src), read_cycler_file(bad)
+    assert len(part.timeseries) == len(full.timeseries) - 1
+    assert part.metadata.extra["truncated"] is True
+    assert part.metadata.extra["truncated_last_line"] == cut[last_start:].decode("latin-1").rstrip("\r")
+    assert "truncated" not in full.metadata.extra

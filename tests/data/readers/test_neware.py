@@ -512,3 +512,19 @@ def test_three_layer_records_are_typed_and_a_quoted_export_matches(samples: Path
     want = _read(str(path)).timeseries.copy()
     want["step_type"] = want["step_type"].replace("CC DChg", "CC, DChg")
     pd.testing.assert_frame_equal(NewareCsvReader.read(q).timeseries, want)
+
+
+def test_a_file_cut_mid_line_loses_the_stub_and_says_so(samples, tmp_path):
+    from voltlab.data.readers import read_cycler_file
+
+    src = samples / "neware" / "neware_uio.csv"
+    raw = src.read_bytes().rstrip(b"\r\n")
+    last_start = raw.rfind(b"\n") + 1
+    cut = raw[: last_start + 25]  # 25 bytes into the last record: copied while the test ran
+    bad = tmp_path / "cut.csv"
+    bad.write_bytes(cut)
+    full, part = read_cycler_file(src), read_cycler_file(bad)
+    assert len(part.timeseries) == len(full.timeseries) - 1
+    assert part.metadata.extra["truncated"] is True
+    assert part.metadata.extra["truncated_last_line"] == cut[last_start:].decode()
+    assert "truncated" not in full.metadata.extra

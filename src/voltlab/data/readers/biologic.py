@@ -555,7 +555,9 @@ class BiologicMptReader(CyclerReader):
         if len(body) > 2 and not raw_bytes.endswith((b"\n", b"\r")) and (
             body[-1].count("\t") < body[0].rstrip("\t").count("\t")
         ):
-            body = body[:-1]  # file cut mid-line (e.g. copied during acquisition): drop the stub
+            # file cut mid-line (e.g. copied during acquisition): drop the stub, and say so
+            meta.setdefault("extra", {}).update({"truncated": True, "truncated_last_line": body[-1][:200]})
+            body = body[:-1]
         comma = _decimal_comma(body[1:30])
         try:
             # rows ending in stray tabs read as they are; a row with surplus values is an error

@@ -668,12 +668,14 @@ def _read_record_layer(text: str, path: Path) -> tuple[pd.DataFrame, dict[str, A
             path=path,
         ) from exc
     raw.columns = [str(c).strip().lstrip("\ufeff") for c in raw.columns]
-    # A file cut mid-line leaves an incomplete last row: drop it rather than fail on NaN.
+    # A file cut mid-line leaves an incomplete last row: drop it rather than fail on NaN, and say so.
+    notes: dict[str, Any] = {"layout": "record layer"}
     if len(raw) > 1 and not text.endswith(("\n", "\r")):
         before, last = ([str(v).strip() == "" for v in row] for row in raw.iloc[-2:].to_numpy(dtype=object))
         if sum(last) > sum(before):
             raw = raw.iloc[:-1]
-    return raw, {"layout": "record layer"}
+            notes.update({"truncated": True, "truncated_last_line": text.rsplit("\n", 1)[-1][:200]})
+    return raw, notes
 
 
 # --------------------------------------------------------------------------------------------
