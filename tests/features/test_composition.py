@@ -96,6 +96,45 @@ def test_fast_parser_equals_pymatgen_on_shared_formulas(shared_formulas):
 
 
 @pytest.mark.shared
+def test_vectorised_parser_equals_the_per_formula_parser_on_shared_formulas(shared_formulas):
+    from voltlab.features.composition import _padded, _parse_padded, _parse_rows
+
+    formulas = list(shared_formulas)
+    taken, idx, amt = _magpie.parse_simple_formulas(formulas)
+    assert taken.mean() > 0.6  # most go the vectorised way (the rest have groups: LiV(PO4)F)
+    for k, row in enumerate(np.flatnonzero(taken)):
+        one = _magpie.parse_simple_formula(formulas[row])
+        n = len(one)
+        assert idx[k, :n].tolist() == list(one) and amt[k, :n].tolist() == list(one.values()), formulas[row]
+        assert not amt[k, n:].any()
+    got = _parse_padded(formulas, True)
+    rows, errors = _parse_rows(formulas, True)
+    want = (*_padded(rows), errors)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1], equal_nan=True)
+    assert got[2] == want[2]
+
+
+_PIECE = st.sampled_from(["Li", "Fe", "O", "P", "H", "Co", "C", "N", "Xx", "Zr", "Na", "2", "0.5", "12.25", "3.",
+                          ".5", "0", "0.000000001", "7" * 17, "(", ")", "[", "]2", " ", "+", "Li", "O2", "e",
+                          "1234567890.123456", "99999.9999999999", "100000000000000", "0.000000000000001",
+                          "0.30000000000000004", "Hf", "hf"])
+
+
+@given(st.lists(st.lists(_PIECE, min_size=1, max_size=8).map("".join), min_size=1, max_size=40))
+def test_vectorised_parser_gives_the_per_formula_arrays_on_any_text(formulas):
+    """Plain, grouped, repeated, tiny, overlong and invalid formulas: the same arrays and errors."""
+    from voltlab.features import composition
+    from voltlab.features.composition import _padded, _parse_rows
+
+    items = formulas * (1 + composition._VECTOR_PARSE_MIN // len(formulas))  # over the vectorised threshold
+    idx, amt, errors = composition._parse_padded(items, True)
+    rows, want_errors = _parse_rows(items, True)
+    want_idx, want_amt = _padded(rows)
+    assert np.array_equal(idx, want_idx) and np.array_equal(amt, want_amt, equal_nan=True)
+    assert errors == want_errors
+
+
+@pytest.mark.shared
 def test_invalid_shared_formula_gives_nan_row_and_message(shared_formulas):
     bad = "Li3(Mo8S8O8(OH)8(HWO5(H2O)))*(H2O)18"  # in OBELiX; pymatgen cannot parse it either
     assert bad in shared_formulas

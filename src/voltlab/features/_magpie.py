@@ -28,6 +28,7 @@ __all__ = [
     "import_pymatgen_core",
     "magpie_table",
     "parse_simple_formula",
+    "parse_simple_formulas",
     "symbol_index",
 ]
 
@@ -203,3 +204,100 @@ def parse_simple_formula(formula: str) -> dict[int, float] | None:
     for k, amt in stack[0]:
         amounts[k] = amounts.get(k, 0.0) + amt
     return {k: v for k, v in amounts.items() if v >= AMOUNT_TOLERANCE}
+
+
+#: What :func:`parse_simple_formulas` takes: symbols each with an optional plain amount of at
+#: most 15 digits in all (so its digits are an exact float64 integer); anything else (groups,
+#: spaces, "2." or ".5", longer amounts, repeated symbols, tiny amounts) is left to
+#: :func:`parse_simple_formula`, which handles it as before.
+_PLAIN_FORMULA = r"^(?:[A-Z][a-z]?(?:[0-9]{1,15}(?:\.[0-9]{1,15})?)?)+$"
+_MAX_DIGITS = 15
+_POW10 = 10.0 ** np.arange(_MAX_DIGITS + 1)  # exact powers of ten
+
+
+@functools.cache
+def _symbol_codes() -> npt.NDArray[np.int64]:
+    """Column (Z - 1) of each symbol by code ``(upper - 'A') * 27 + (lower - 'a' + 1 or 0)``; -1 if none."""
+    table = np.full(26 * 27, -1, dtype=np.int64)
+    for k, sym in enumerate(element_symbols()):
+        table[(ord(sym[0]) - 65) * 27 + (ord(sym[1]) - 96 if len(sym) > 1 else 0)] = k
+    return table
+
+
+def parse_simple_formulas(
+    items: Sequence[object],
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """:func:`parse_simple_formula` of many plain formulas at once, on the bytes of an Arrow string array.
+
+    One regular-expression pass (Arrow) picks the plain formulas; their symbols and amounts are
+    then read with numpy from the concatenated bytes: a token starts at each capital letter, its
+    amount is its digits as an exact integer divided by a power of ten, which rounds once, as
+    Python's ``float`` does (the same double).
+
+    Returns
+    -------
+    taken : numpy.ndarray
+        Shape (n,): which items were parsed here (plain formula strings of known symbols, each
+        symbol once, every amount >= the tolerance); the others need the per-formula parser.
+    index, amount : numpy.ndarray
+        Shape (n_taken, K): element columns (Z - 1) in order of appearance and their amounts,
+        padded with column 0 / amount 0; row for row what ``parse_simple_formula`` gives.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        arr = pa.array(items, type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # Compositions among the strings
+        arr = pa.array([x if isinstance(x, str) else None for x in items], type=pa.string())
+    taken = pc.fill_null(pc.match_substring_regex(arr, _PLAIN_FORMULA), False).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(taken)
+    if rows.size == 0:
+        return taken, np.zeros((0, 1), dtype=np.int64), np.zeros((0, 1))
+    plain = arr.take(pa.array(rows))
+    offsets = np.frombuffer(plain.buffers()[1], dtype=np.int32, count=len(plain) + 1, offset=plain.offset * 4)
+    b = np.frombuffer(plain.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    upper = (b >= 65) & (b <= 90)  # every plain string starts with one: tokens never span two strings
+    starts = np.flatnonzero(upper)
+    n_tok = starts.size
+    # the symbol: a capital, and a small letter if one follows
+    nxt = np.minimum(starts + 1, b.size - 1)
+    lower = (b[nxt] >= 97) & (b[nxt] <= 122) & (starts + 1 < b.size)
+    second = np.where(lower, b[nxt].astype(np.int64) - 96, 0)
+    col = _symbol_codes()[(b[starts].astype(np.int64) - 65) * 27 + second]
+    # the amount: its digits as one integer (exact: at most 15 digits), over 10 ** (digits after the point)
+    token = np.cumsum(upper, dtype=np.int32) - 1  # token of each byte
+    is_digit = (b >= 48) & (b <= 57)
+    digit_pos = np.flatnonzero(is_digit)
+    tok_d = token[digit_pos]
+    n_digits = np.bincount(tok_d, minlength=n_tok)
+    first_digit = np.cumsum(n_digits) - n_digits
+    exponent = n_digits[tok_d] - 1 - (np.arange(digit_pos.size) - first_digit[tok_d])
+    ok_token = (col >= 0) & (n_digits <= _MAX_DIGITS)
+    exponent = np.minimum(exponent, _MAX_DIGITS)  # (tokens with more digits are not taken)
+    mantissa = np.bincount(tok_d, weights=(b[digit_pos] - 48) * _POW10[exponent], minlength=n_tok)
+    dot_pos = np.flatnonzero(b == 46)
+    tok_dot = token[dot_pos]
+    digits_before_dot = np.cumsum(is_digit, dtype=np.int32)[dot_pos] - first_digit[tok_dot]
+    after_dot = np.zeros(n_tok, dtype=np.int64)
+    after_dot[tok_dot] = n_digits[tok_dot] - digits_before_dot
+    amount_tok = np.where(n_digits > 0, mantissa / _POW10[np.minimum(after_dot, _MAX_DIGITS)], 1.0)
+    ok_token &= amount_tok >= AMOUNT_TOLERANCE
+    # tokens per formula and their places in the padded table
+    string_of = np.searchsorted(offsets, starts + offsets[0], side="right") - 1
+    lengths = np.bincount(string_of, minlength=rows.size)
+    width = int(lengths.max())
+    pos = np.arange(n_tok) - (np.cumsum(lengths) - lengths)[string_of]
+    index = np.full((rows.size, width), -1, dtype=np.int64)  # -1: padding, for the repeat check
+    amount = np.zeros((rows.size, width))
+    index[string_of, pos] = np.where(col >= 0, col, -2 - pos)
+    amount[string_of, pos] = amount_tok
+    good = np.ones(rows.size, dtype=bool)
+    good[string_of[~ok_token]] = False
+    # a symbol written twice (LiFeLiO2) is summed by the per-formula parser: leave those rows to it
+    ordered = np.sort(np.where(index >= 0, index, -1 - np.arange(width)), axis=1)
+    good &= ~(ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
+    index[index < 0] = 0
+    taken[rows[~good]] = False
+    w = int(lengths[good].max()) if good.any() else 1  # padded to the widest row taken
+    return taken, index[good, :w], amount[good, :w]

@@ -74,7 +74,7 @@ import pandas as pd
 
 from voltlab.errors import DataFormatError
 from voltlab.features.base import BaseFeaturizer
-from voltlab.features.composition import _padded, _parse_rows
+from voltlab.features.composition import _parse_padded
 from voltlab.features.structure import (
     _DENSITY_FACTOR,
     CRYSTAL_SYSTEMS,
@@ -286,8 +286,7 @@ class CellFeaturizer(BaseFeaturizer):
         else:
             raise DataFormatError("missing the cell contents: give 'cell_composition' (atoms per unit cell) or "
                                   "'composition' with 'formula_units_per_cell' (Z)", column="cell_composition")
-        rows, bad = _parse_rows(t[column].tolist(), ignore_errors=True)
-        idx, amt = _padded(rows)
+        idx, amt, bad = _parse_padded(t[column].tolist(), ignore_errors=True)
         for r, msg in bad.items():
             fail(np.arange(len(t)) == r, column, msg)
         empty = ~(amt.sum(axis=1) > 0)

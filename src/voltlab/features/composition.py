@@ -278,6 +278,35 @@ def _padded(rows: Sequence[dict[int, float] | None]) -> tuple[np.ndarray, np.nda
     return idx, amt
 
 
+#: Below this many items the per-formula parser is faster than Arrow's kernels' fixed costs.
+_VECTOR_PARSE_MIN = 256
+
+
+def _parse_padded(items: Iterable[Any], ignore_errors: bool) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """``_padded(rows)`` and the errors of ``_parse_rows(items)``, the plain formulas parsed at once.
+
+    Plain formula strings (the bulk of any screening list) go through
+    :func:`~voltlab.features._magpie.parse_simple_formulas`; the rest (groups, Compositions,
+    invalid text) through :func:`_parse_rows` as before. The arrays are the same either way.
+    """
+    items = items if isinstance(items, list) else list(items)
+    if len(items) < _VECTOR_PARSE_MIN:
+        rows, errors = _parse_rows(items, ignore_errors)
+        return (*_padded(rows), errors)
+    taken, fast_idx, fast_amt = _magpie.parse_simple_formulas(items)
+    rest = np.flatnonzero(~taken)
+    rest_rows, rest_errors = _parse_rows([items[k] for k in rest], ignore_errors)
+    rest_idx, rest_amt = _padded(rest_rows) if rest.size else (np.zeros((0, 1), np.int64), np.zeros((0, 1)))
+    width = max(fast_idx.shape[1], rest_idx.shape[1])
+    idx = np.zeros((len(items), width), dtype=np.int64)
+    amt = np.zeros((len(items), width))
+    idx[taken, : fast_idx.shape[1]] = fast_idx
+    amt[taken, : fast_amt.shape[1]] = fast_amt
+    idx[rest, : rest_idx.shape[1]] = rest_idx
+    amt[rest, : rest_amt.shape[1]] = rest_amt
+    return idx, amt, {int(rest[k]): msg for k, msg in rest_errors.items()}
+
+
 def composition_amounts(
     items: Iterable[str | Composition], *, ignore_errors: bool = False
 ) -> tuple[npt.NDArray[np.float64], dict[int, str]]:
@@ -309,10 +338,9 @@ def composition_amounts(
     >>> float(a[0, 25]), float(a[0, 7])
     (2.0, 3.0)
     """
-    rows, errors = _parse_rows(items, ignore_errors)
-    idx, amt = _padded(rows)
-    out = np.zeros((len(rows), _magpie.N_ELEMENTS))
-    np.add.at(out, (np.repeat(np.arange(len(rows)), idx.shape[1]), idx.ravel()), amt.ravel())
+    idx, amt, errors = _parse_padded(items, ignore_errors)
+    out = np.zeros((len(idx), _magpie.N_ELEMENTS))
+    np.add.at(out, (np.repeat(np.arange(len(idx)), idx.shape[1]), idx.ravel()), amt.ravel())
     return out, errors
 
 
@@ -417,8 +445,8 @@ class MagpieFeaturizer(BaseFeaturizer):
             An invalid formula (``ignore_errors=False``) or invalid settings.
         """
         self._check()
-        rows, errors = _parse_rows(items, ignore_errors)
-        values = self._features(*_padded(rows)) if rows else np.zeros((0, len(self.feature_labels())))
+        idx, amt, errors = _parse_padded(items, ignore_errors)
+        values = self._features(idx, amt) if len(idx) else np.zeros((0, len(self.feature_labels())))
         df = pd.DataFrame(values, columns=self.feature_labels(),
                           index=list(index) if index is not None else None)
         df.attrs["errors"] = errors
