@@ -127,11 +127,17 @@ def test_vectorised_parser_gives_the_per_formula_arrays_on_any_text(formulas):
     from voltlab.features.composition import _padded, _parse_rows
 
     items = formulas * (1 + composition._VECTOR_PARSE_MIN // len(formulas))  # over the vectorised threshold
-    idx, amt, errors = composition._parse_padded(items, True)
     rows, want_errors = _parse_rows(items, True)
     want_idx, want_amt = _padded(rows)
-    assert np.array_equal(idx, want_idx) and np.array_equal(amt, want_amt, equal_nan=True)
-    assert errors == want_errors
+    default = composition._PARSE_BLOCK_ROWS
+    try:
+        for block in (default, 37):  # one block, and many (of different widths)
+            composition._PARSE_BLOCK_ROWS = block
+            idx, amt, errors = composition._parse_padded(items, True)
+            assert np.array_equal(idx, want_idx) and np.array_equal(amt, want_amt, equal_nan=True)
+            assert errors == want_errors
+    finally:
+        composition._PARSE_BLOCK_ROWS = default
 
 
 @pytest.mark.shared
