@@ -132,6 +132,26 @@ def test_units_separators_decimal_comma(tmp_path, sep, decimal):
     assert d.cycles == [1]  # one charge then one discharge
 
 
+def test_pandas_index_column_is_not_data_but_a_stray_value_is_an_error(tmp_path):
+    """``to_csv`` with its index writes an unnamed first column of row numbers: read as before. A value
+    under an unnamed header field elsewhere would be dropped unseen: an error naming the row."""
+    from voltlab.errors import DataFormatError
+
+    _, df = _synthetic(tmp_path)
+    indexed = tmp_path / "indexed.csv"
+    df.to_csv(indexed)  # header ",Zeit (min),...", rows "0,0.0,..."
+    d = read_generic(indexed, SYN_MAP)
+    assert d.timeseries["voltage_volt"].iloc[-1] == pytest.approx(3.72) and len(d.timeseries) == len(df)
+    lines = indexed.read_text().splitlines()
+    lines[0] += ","  # a blank name for a last field, and a value under it on one row
+    lines[4] += ",9.9"
+    stray = tmp_path / "stray.csv"
+    stray.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataFormatError, match=r"data row 4 \(header on line 1\) has the value '9.9' in field 9, "
+                                              r"which has no name"):
+        read_generic(stray, SYN_MAP)
+
+
 def test_units_dict_and_positive_discharge(tmp_path):
     p, _df = _synthetic(tmp_path)
     cols = {"Zeit (min)": "test_time_second", "Spannung (mV)": "voltage_volt", "Strom (mA)": "current_ampere"}

@@ -157,6 +157,10 @@ def test_a_value_under_no_header_name_is_an_error(samples, tmp_path) -> None:
 
     reject_unnamed_values(pd.DataFrame({"a": [1.0, 2.0], "Unnamed: 1": [np.nan, np.nan], "Unnamed: 2": ["", " "]}),
                           "x.csv")
+    # the row numbers pandas' to_csv writes in an unnamed first column are not data
+    reject_unnamed_values(pd.DataFrame({"Unnamed: 0": [0, 1, 2], "a": [1.0, 2.0, 3.0]}), "x.csv")
+    with pytest.raises(DataFormatError, match="data row 1 has the value '5' in field 1"):
+        reject_unnamed_values(pd.DataFrame({"Unnamed: 0": [5, 6, 7], "a": [1.0, 2.0, 3.0]}), "x.csv")
     with pytest.raises(DataFormatError, match=r"data row 2 \(header on line 5\) has the value '7' in field 2, "
                                               r"which has no name in the header \(1 such value"):
         reject_unnamed_values(pd.DataFrame({"a": [1.0, 2.0], "Unnamed: 1": [None, "7"]}), "x.csv", header_line=4)

@@ -171,12 +171,18 @@ def reject_unnamed_values(raw: pd.DataFrame, path: str | Path, *, header_line: i
 
     Readers map named columns and leave unnamed ones out, so such a value would be dropped
     unseen; it is a row with a stray separator or an edited header. ``header_line`` (0-based
-    line of the header in the file) is named in the message.
+    line of the header in the file) is named in the message. An unnamed first column that
+    counts the rows (0, 1, 2, ... or 1, 2, 3, ...: the index pandas writes with ``to_csv``)
+    is a row number, not data, and passes.
     """
     for k, col in enumerate(raw.columns):
         if not str(col).startswith("Unnamed:"):
             continue
         values = raw[col]
+        if k == 0 and len(values) and pd.api.types.is_integer_dtype(values.dtype):
+            counts = values.to_numpy()
+            if counts[0] in (0, 1) and bool((counts == np.arange(counts[0], counts[0] + len(counts))).all()):
+                continue
         filled = values.notna().to_numpy()
         if values.dtype == object:
             filled &= values.astype(str).str.strip().ne("").to_numpy()
