@@ -115,6 +115,32 @@ def test_parquet_codec_follows_the_table_size(tmp_path, cell, monkeypatch):
         assert st.summary(name).attrs == {"reference_cycle": 1, "soh_reference": "discharge capacity of cycle 1"}
 
 
+def test_adding_a_cell_does_not_stat_every_stored_cell(tmp_path, cell, monkeypatch):
+    """Ingest stays linear: the duplicate check lists the cells folder but stats none of the stored cells
+    (a stat per cell per add made 3,000 adds quadratic), and still sees cells another writer added."""
+    st = Store(tmp_path / "s")
+    for k in range(40):
+        st.add(CyclingData(cell.timeseries, CellMetadata(f"c{k:02d}", content_sha256=f"{k:064x}")))
+    Store(tmp_path / "s").add(CyclingData(cell.timeseries, CellMetadata("other-writer", content_sha256="f" * 64)))
+    assert st.find_hash("f" * 64) == "other-writer"
+    stats: list[str] = []
+    real_stat = os.stat
+
+    def counting(path, *args, **kwargs):
+        stats.append(os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counting)
+    st.add(CyclingData(cell.timeseries, CellMetadata("new", content_sha256="e" * 64)))
+    cells = os.fspath(tmp_path / "s" / "cells")
+    stored = [p for p in stats if p.startswith(cells) and "cell_id=new" not in p and p != cells]
+    assert stored == [], stored[:5]
+    monkeypatch.setattr(os, "stat", real_stat)
+    assert len(st) == 42 and st.find_hash("e" * 64) == "new"
+    st.remove("c00")
+    assert st.find_hash(f"{0:064x}") is None and len(st) == 41
+
+
 def test_chunks_out_of_order_are_rejected_and_leave_nothing(tmp_path, cell):
     st = Store(tmp_path / "s")
     ts = cell.timeseries
