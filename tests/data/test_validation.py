@@ -105,3 +105,20 @@ def test_empty_table():
     cols = ["test_time_second", "voltage_volt", "current_ampere", "cycle_count", "step_count"]
     with pytest.raises(DataFormatError, match="no data rows"):
         validate_timeseries(pd.DataFrame({c: pd.Series([], dtype=float) for c in cols}))
+
+
+def test_finalize_never_shares_arrays_with_its_input(tiny_cycles):
+    """Canonical order or not, with or without step_count to add: the input is left as it was and the
+    result owns its arrays (writing into it cannot change the caller's frame)."""
+    canonical = finalize_timeseries(tiny_cycles)
+    shuffled = canonical[list(reversed(canonical.columns))]
+    shuffled.index = shuffled.index + 100
+    no_steps = canonical.drop(columns="step_count")
+    for source in (canonical, shuffled, no_steps):
+        before = source.copy()
+        out = finalize_timeseries(source)
+        pd.testing.assert_frame_equal(source, before)
+        assert list(out.columns) == list(canonical.columns) and out.index.equals(pd.RangeIndex(len(source)))
+        pd.testing.assert_frame_equal(out, canonical)
+        for c in source.columns:
+            assert not np.shares_memory(out[c].to_numpy(), source[c].to_numpy()), c

@@ -271,7 +271,13 @@ def finalize_timeseries(
     pandas.DataFrame
         The canonical table.
     """
-    out = df.reset_index(drop=True)
+    adds_step = "step_count" not in df.columns and "cycle_count" in df.columns and "current_ampere" in df.columns
+    order = canonical_order([*df.columns, *(["step_count"] if adds_step else [])])
+    reorders = [*df.columns, *(["step_count"] if adds_step else [])] != order
+    # The result never shares arrays with ``df``: copied here, or by the column reorder below
+    # (a shallow copy is enough then; reset_index's copy took 26 ms of a 253k-row .ndax's 38).
+    out = df.copy(deep=not reorders)
+    out.index = pd.RangeIndex(len(out))
     if "cycle_count" in out.columns:
         cyc = out["cycle_count"]
         if cyc.isna().any():
@@ -296,7 +302,6 @@ def finalize_timeseries(
             and pd.api.types.is_numeric_dtype(out[c.name].dtype)
         ):
             out[c.name] = out[c.name].astype(np.float64)
-    order = canonical_order(list(out.columns))
     if list(out.columns) != order:
         out = out[order]
     if validate:
