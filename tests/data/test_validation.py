@@ -87,6 +87,15 @@ def test_mah_capacity_detected(good):
     bad["discharging_capacity_ah"] *= 1000
     with pytest.raises(UnitError, match="capacity looks like mAh"):
         validate_timeseries(bad)
+    # the same check with a missing value (the per-cycle maximum and first value skip it) and the
+    # same ratio: both ways of summing the column's growth give one number
+    ratios = []
+    for frame in (bad, bad.assign(discharging_capacity_ah=bad["discharging_capacity_ah"].where(
+            bad.index != 3))):
+        with pytest.raises(UnitError, match="capacity looks like mAh") as exc:
+            validate_timeseries(frame)
+        ratios.append(exc.value.value)
+    assert ratios[0] == pytest.approx(ratios[1], rel=1e-12) and 300 < ratios[0] < 3000
 
 
 def test_non_numeric_and_decreasing_cycle(good):

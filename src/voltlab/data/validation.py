@@ -222,6 +222,8 @@ def _check_current_units(
     dt = np.where(new_cycle, 0.0, dt)
     direction = current_direction(i)
     i0 = np.nan_to_num(i)
+    # cycles in runs (the usual order): per-cycle reductions over the runs, no groupby
+    starts = np.flatnonzero(new_cycle) if bool((cyc[1:] >= cyc[:-1]).all()) else None
     for col, sign in (("charging_capacity_ah", 1), ("discharging_capacity_ah", -1)):
         if col not in df.columns:
             continue
@@ -232,8 +234,12 @@ def _check_current_units(
         # Growth of the column within each cycle (max - first value), summed: the charge
         # the column reports for exactly these rows (also right for a chunk that
         # starts mid-cycle).
-        grouped = pd.Series(cap).groupby(cyc, sort=False)
-        reported = float((grouped.max() - grouped.first()).clip(lower=0).sum())
+        if starts is not None and not np.isnan(cap).any():
+            growth = np.maximum.reduceat(cap, starts) - cap[starts]
+            reported = float(np.clip(growth, 0.0, None).sum())
+        else:  # NaN or cycles out of order: max and first value skip NaN per cycle
+            grouped = pd.Series(cap).groupby(cyc, sort=False)
+            reported = float((grouped.max() - grouped.first()).clip(lower=0).sum())
         if counted < 1e-12 or reported < 1e-12:
             continue
         if max(counted, reported) < limits.min_charge_for_unit_check_ah:
