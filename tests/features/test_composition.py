@@ -107,6 +107,7 @@ def test_vectorised_parser_equals_the_per_formula_parser_on_shared_formulas(shar
         n = len(one)
         assert idx[k, :n].tolist() == list(one) and amt[k, :n].tolist() == list(one.values()), formulas[row]
         assert not amt[k, n:].any()
+    formulas += [b"LiCoO2", parse_composition("LiFePO4")]  # bytes and a Composition: the per-formula way
     got = _parse_padded(formulas, True)
     rows, errors = _parse_rows(formulas, True)
     want = (*_padded(rows), errors)

@@ -246,9 +246,9 @@ def parse_simple_formulas(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    try:
+    if all(isinstance(x, str) for x in items):
         arr = pa.array(items, type=pa.string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # Compositions among the strings
+    else:  # Compositions (or bytes, which Arrow would take as text) go the per-formula way
         arr = pa.array([x if isinstance(x, str) else None for x in items], type=pa.string())
     taken = pc.fill_null(pc.match_substring_regex(arr, _PLAIN_FORMULA), False).to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(taken)
