@@ -143,7 +143,6 @@ def read_csv_whole_rows(body: str, path: str | Path, *, first_line: int = 0, **o
     all blank read as pandas reads them.
     """
     sep = str(options.get("sep") or ",")
-    lines = body.split("\n")
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="Length of header or names does not match",
                                 category=pd.errors.ParserWarning)
@@ -153,10 +152,12 @@ def read_csv_whole_rows(body: str, path: str | Path, *, first_line: int = 0, **o
             pass
         except pd.errors.ParserError as exc:
             hit = _PANDAS_LONG_ROW.search(str(exc))
+            lines = body.split("\n")  # (only on the way to an error)
             if hit is None or not 1 <= int(hit.group(2)) <= len(lines):
                 raise
             width, k = int(hit.group(1)), int(hit.group(2)) - 1
             raise _long_row(lines[k], k, width, sep, first_line, path) from exc
+    lines = body.split("\n")
     width = len(lines[0].rstrip("\r").split(sep))
     for k, line in enumerate(lines[1:], start=1):
         if any(f.strip() for f in line.rstrip("\r").split(sep)[width:]):
