@@ -121,6 +121,11 @@ def _write_frame(df: pd.DataFrame, path: Path) -> None:
     pq.write_table(table, path, compression=_codec(len(df), "none"))
 
 
+#: What the store keeps of each cell's metadata.json: raw-file hash, source part, the test the cell
+#: holds, the tests of its file (see :meth:`Store._cell_index`).
+_CellEntry = tuple[str, "str | None", "str | None", tuple[int, ...]]
+
+
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
@@ -199,7 +204,7 @@ class Store:
 
     def __init__(self, root: str | os.PathLike[str], *, create: bool = True) -> None:
         self.root = Path(root)
-        self._hash_cache: dict[tuple[str, int], tuple[str, str | None]] = {}
+        self._hash_cache: dict[tuple[str, int], _CellEntry] = {}
         self._cells_checked = False  # leftover cell folders removed (first write of this object)
         marker = self.root / _MARKER
         if not marker.is_file():
@@ -304,21 +309,12 @@ class Store:
         listed in ``extra['other_test_ids']``) counts as its own test, so the
         missing tests are not mistaken for stored ones.
         """
-        held = {name[len(_PREFIX):]: part for name, (sha, part) in self._hash_index().items()
-                if content_sha256 and sha == content_sha256}
-        if not held:
-            return []
-        have: set[str | None] = set()
-        tests: list[int] = []
-        for cell, part in held.items():
-            extra = self.metadata(cell).extra
-            tests = list(extra.get("test_ids_in_file") or tests)
-            if part is None and extra.get("other_test_ids") and "test_id" in extra:  # a cell of before the split
-                part = f"test_id={extra['test_id']}"
-                tests = [int(extra["test_id"]), *map(int, extra["other_test_ids"])]
-            have.add(part)
+        held = {name[len(_PREFIX):]: cell[2:] for name, cell in self._cell_index().items()
+                if content_sha256 and cell[0] == content_sha256}
+        have = {part for part, _ in held.values()}
+        tests = next((t for _, t in held.values() if t), ())
         wanted: set[str | None] = {f"test_id={k}" for k in tests} if tests else {None}
-        return sorted(held) if wanted <= have else []
+        return sorted(held) if held and wanted <= have else []
 
     def _hash_index(self) -> dict[str, tuple[str, str | None]]:
         """Cell folder -> (raw-file hash, source part); each metadata.json is read once per Store object.
@@ -326,8 +322,16 @@ class Store:
         A cell folder is immutable once committed (replace/remove rename it away),
         so caching by folder name and inode stays correct as cells come and go.
         """
-        cache = self._hash_cache
-        out: dict[str, tuple[str, str | None]] = {}
+        return {name: cell[:2] for name, cell in self._cell_index().items()}
+
+    def _cell_index(self) -> dict[str, _CellEntry]:
+        """Cell folder -> (hash, source part, the test it holds, the tests of its file), cached by
+        folder name and inode; only the metadata.json of cells not seen yet is read.
+
+        The test it holds and the file's tests serve :meth:`cells_of_file`: ``("test_id=2", (1, 2))``;
+        a cell stored before tests were split counts as its own test; ``(None, ())`` for a whole file.
+        """
+        out: dict[str, _CellEntry] = {}
         base = self.root / _CELLS
         try:  # names and inodes come with the directory listing: a known cell costs no stat
             with os.scandir(base) as it:
@@ -336,13 +340,19 @@ class Store:
             return out
         for name, inode in entries:
             key = (name, inode)
-            if key not in cache:
+            if key not in self._hash_cache:
                 try:
                     meta = json.loads((base / name / "metadata.json").read_text())["metadata"]
                 except FileNotFoundError:  # not a complete cell
                     continue
-                cache[key] = (meta.get("content_sha256", ""), (meta.get("extra") or {}).get("source_part"))
-            out[name] = cache[key]
+                extra = meta.get("extra") or {}
+                part = extra.get("source_part")
+                held, tests = part, tuple(int(k) for k in extra.get("test_ids_in_file") or ())
+                if part is None and extra.get("other_test_ids") and "test_id" in extra:  # before the split
+                    held = f"test_id={extra['test_id']}"
+                    tests = (int(extra["test_id"]), *map(int, extra["other_test_ids"]))
+                self._hash_cache[key] = (meta.get("content_sha256", ""), part, held, tests)
+            out[name] = self._hash_cache[key]
         return out
 
     def _forget(self, cell_id: str) -> None:
