@@ -30,3 +30,17 @@ def mmapped_while_alive(_: object = None) -> int:
     during = _libc().mallinfo2().hblks
     del a
     return int(during - before)
+
+
+def freed_heap_kept(_: object = None) -> dict[str, int]:
+    """MiB of free heap glibc keeps once a fresh 16 MiB array is freed (``fordblks``, over before),
+    and after ``voltlab._malloc.release_free_memory()``."""
+    from voltlab import _malloc
+
+    before = _libc().mallinfo2().fordblks
+    a = np.ones(2**21)
+    del a
+    kept = _libc().mallinfo2().fordblks
+    _malloc.release_free_memory()
+    released = _libc().mallinfo2().fordblks
+    return {"kept_mib": int(kept - before) // 2**20, "after_release_mib": max(int(released - before), 0) // 2**20}

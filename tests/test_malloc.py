@@ -1,4 +1,4 @@
-"""voltlab._malloc: the glibc mmap threshold on workers whose environment froze it (Dask's nanny).
+"""voltlab._malloc: the glibc mmap and trim thresholds on workers whose environment froze them (Dask's nanny).
 
 Each check runs in a fresh Python process, since the setting is process-wide and made once. Whether a
 1 MiB numpy array is its own ``mmap`` is read from ``mallinfo2().hblks`` (blocks served by mmap).
@@ -24,10 +24,12 @@ SRC = str(Path(REPO) / "src")
 PROBE = r"""
 import json, sys
 
-from tests._heap_probe import mmapped_while_alive
+from tests._heap_probe import freed_heap_kept, mmapped_while_alive
 from voltlab import _malloc
 
-if len(sys.argv) > 1:  # through parallel_map's process pool, this process left as it started
+if sys.argv[1:] == ["trim"]:  # a freed 16 MiB block: handed back at once, or kept until the task ends
+    out = {"untuned": freed_heap_kept(), "tuned": _malloc.tune_for_numpy(), "after": freed_heap_kept()}
+elif len(sys.argv) > 1:  # through parallel_map's process pool, this process left as it started
     from voltlab.parallel import parallel_map
 
     out = {"worker": sorted(r for _, r, _ in parallel_map(mmapped_while_alive, [0, 1], workers=2))}
@@ -74,3 +76,26 @@ def test_parallel_map_workers_are_tuned(tmp_path):
     1 MiB array from the heap: the setting is made in the worker before the task runs."""
     out = _probe(tmp_path, {"MALLOC_TRIM_THRESHOLD_": "65536"}, "pool")
     assert out == {"worker": [0, 0]}
+
+
+def test_freed_heap_is_kept_during_a_task_and_handed_back_after_it(tmp_path):
+    """Under Dask's 64 KiB trim threshold a freed 16 MiB block (an mmap before the tuning) would be
+    trimmed at once, and the next temporary faulted in again; tuned, the heap keeps it until
+    release_free_memory() at the end of the task hands it back."""
+    out = _probe(tmp_path, {"MALLOC_TRIM_THRESHOLD_": "65536"}, "trim")
+    assert out == {"untuned": {"kept_mib": 0, "after_release_mib": 0}, "tuned": True,
+                   "after": {"kept_mib": 16, "after_release_mib": 0}}
+
+
+def test_a_users_own_trim_threshold_is_kept(tmp_path):
+    """MALLOC_TRIM_THRESHOLD_ other than Dask's 65536 is the user's: the mmap threshold is raised
+    (the 16 MiB block comes from the heap) but freed memory is still trimmed at once."""
+    out = _probe(tmp_path, {"MALLOC_TRIM_THRESHOLD_": "131072"}, "trim")
+    assert out["tuned"] is True and out["after"] == {"kept_mib": 0, "after_release_mib": 0}
+
+
+def test_a_plain_process_keeps_glibcs_own_behaviour(tmp_path):
+    """Nothing froze the thresholds: nothing is tuned, and glibc's dynamic trim threshold keeps the
+    block, which release_free_memory() leaves alone."""
+    out = _probe(tmp_path, {}, "trim")
+    assert out["tuned"] is False and out["after"]["kept_mib"] >= 15 and out["after"]["after_release_mib"] >= 15

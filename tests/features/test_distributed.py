@@ -12,6 +12,7 @@ from voltlab.errors import DataFormatError, SchemaError
 from voltlab.features import MagpieFeaturizer
 from voltlab.features.distributed import (
     DATASET_META,
+    FormulaBlock,
     featurize_dask_dataframe,
     featurize_partitions,
     featurize_to_parquet,
@@ -19,6 +20,27 @@ from voltlab.features.distributed import (
 
 FORMULAS = [f"Li{1 + k % 7}Fe{1 + k % 3}P{k % 2 + 1}O{4 + k % 5}" for k in range(300)] + [
     "LiCoO2", "Li6.25La3Zr1.25Ta0.75O12", "LiNi0.8Co0.1Mn0.1O2", "Na3V2(PO4)3"]
+
+
+def test_formula_block_travels_as_one_string_and_comes_back_as_given():
+    import pickle
+    import pickletools
+
+    from pymatgen.core import Composition
+
+    def strings_in(payload: bytes) -> int:
+        return sum("UNICODE" in op.name for op, _, _ in pickletools.genops(payload))
+
+    payload = pickle.dumps(FormulaBlock(FORMULAS))
+    # one joined string (plus module, class and method names), not one string object per formula
+    assert strings_in(payload) <= 8 < len(FORMULAS) <= strings_in(pickle.dumps(FORMULAS))
+    back = pickle.loads(payload)
+    assert len(back) == len(FORMULAS) and back.items() == FORMULAS
+    assert pickle.loads(pickle.dumps(back)).items() == FORMULAS  # the scheduler's re-pickling
+    # what cannot be joined (Compositions, a newline inside a formula, nothing) travels as the list
+    for items in ([Composition("Fe2O3"), "LiCoO2"], ["Li\nCoO2", "NaCl"], [], ["NaCl"]):
+        got = pickle.loads(pickle.dumps(FormulaBlock(items))).items()
+        assert got == items and len(got) == len(items)
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +118,29 @@ def test_parquet_dataset_equals_one_call(reference, tmp_path, backend):
     assert mean.fetchall()[0][0] == pytest.approx(reference["magpie_mean_atomic_weight_g_per_mol"].mean(), rel=1e-12)
     meta = json.loads((out.path / DATASET_META).read_text())
     assert meta["n_rows"] == len(FORMULAS) and meta["parts"] == 9 and meta["errors"] == {}
+
+
+def test_parquet_part_is_written_in_row_groups(reference, tmp_path, monkeypatch):
+    """A partition larger than ROW_GROUP_ROWS is featurised and written a row group at a time: the
+    rows, the numbers and the errors' positions are those of one call."""
+    import pyarrow.parquet as pq
+
+    from voltlab.features import distributed
+
+    monkeypatch.setattr(distributed, "ROW_GROUP_ROWS", 64)
+    items = list(FORMULAS)
+    items[70], items[200] = "Xx2O", "Li7La3Zr2O12Qq"  # in the second and fourth row groups of part 0
+    out = featurize_to_parquet(MagpieFeaturizer(), items, tmp_path / "rg", partition_size=250, backend="serial",
+                               ignore_errors=True)
+    assert out.parts == 2 and sorted(out.errors) == [70, 200]
+    assert [pq.ParquetFile(p).num_row_groups for p in sorted(out.path.glob("part-*.parquet"))] == [4, 1]
+    table = out.read()
+    assert table["formula"].tolist() == items
+    expected = MagpieFeaturizer().featurize_many(items, ignore_errors=True)
+    pd.testing.assert_frame_equal(table.drop(columns="formula"), expected)
+    assert table.iloc[[70, 200], 1:].isna().all(axis=None)
+    pd.testing.assert_frame_equal(table.drop(index=[70, 200], columns="formula").reset_index(drop=True),
+                                  reference.drop(index=[70, 200]).reset_index(drop=True))
 
 
 def test_parquet_dataset_errors_and_folder_rules(tmp_path):
