@@ -167,3 +167,27 @@ def test_capacity_cumulative_within_cycle(samples):
     v = ts["charging_capacity_ah"].to_numpy()
     assert v[0] == 0.0
     assert np.all(np.diff(v) >= 0)
+
+
+@pytest.mark.parametrize("name", [UHPC, HPC])
+def test_blank_lines_in_data_keep_the_file_line_numbers(samples, tmp_path, name):
+    """Blank lines after '[Data]' (before the header and among the rows) are skipped as before, and a
+    bad row is still named by its line in the file, not its place among the non-blank lines."""
+    src = samples / "novonix" / name
+    good = NovonixReader.read(src)
+    lines = src.read_text(encoding="utf-8").split("\n")
+    k = next(i for i, ln in enumerate(lines) if ln.strip().strip('"') == "[Data]")
+    lines[k + 1:k + 1] = [""]  # a blank line between '[Data]' and the header
+    lines[k + 5:k + 5] = ["", "  "]  # and two among the first rows
+    spaced = tmp_path / name
+    spaced.write_text("\n".join(lines), encoding="utf-8")
+    got = NovonixReader.read(spaced)
+    assert got.n_rows == good.n_rows
+    np.testing.assert_array_equal(got.timeseries["voltage_volt"], good.timeseries["voltage_volt"])
+    bad_line = len(lines) - 5  # 0-based; a data row after the blank lines
+    row = lines[bad_line].rstrip("\r")
+    lines[bad_line] = (row[:-1] + ',4.2"') if row.endswith('"') else row + ",4.2"
+    spaced.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(DataFormatError, match=rf"line {bad_line + 1} has \d+ fields but the header \d+: its "
+                                              r"value\(s\) '4.2' would be lost"):
+        NovonixReader.read(spaced)

@@ -138,7 +138,8 @@ def read_csv_whole_rows(body: str, path: str | Path, *, first_line: int = 0, **o
     ``index_col=False`` lets a row end in a surplus empty field (a trailing separator, common in
     exports) but also cuts a row with more values than the header down to the header's width,
     with only a warning. Here such a row is a :class:`DataFormatError` naming its line
-    (``first_line`` is the line of ``body``'s header in the file, 0-based) and the values that
+    (``first_line`` is the line of ``body``'s first line in the file, 0-based; blank lines are
+    best kept in ``body``, as pandas skips them, so that its lines stay the file's) and the values that
     would have gone, as is a longer row pandas' tokenizer stops at; rows whose surplus fields are
     all blank read as pandas reads them.
     """
@@ -158,8 +159,9 @@ def read_csv_whole_rows(body: str, path: str | Path, *, first_line: int = 0, **o
             width, k = int(hit.group(1)), int(hit.group(2)) - 1
             raise _long_row(lines[k], k, width, sep, first_line, path) from exc
     lines = body.split("\n")
-    width = len(lines[0].rstrip("\r").split(sep))
-    for k, line in enumerate(lines[1:], start=1):
+    head = next((i for i, ln in enumerate(lines) if ln.strip()), 0)  # pandas skips blank lines before the header
+    width = len(lines[head].rstrip("\r").split(sep))
+    for k, line in enumerate(lines[head + 1:], start=head + 1):
         if any(f.strip() for f in line.rstrip("\r").split(sep)[width:]):
             raise _long_row(line, k, width, sep, first_line, path)
     with warnings.catch_warnings():  # only blank surplus fields (or quoting this scan cannot follow)
@@ -199,7 +201,7 @@ def reject_unnamed_values(raw: pd.DataFrame, path: str | Path, *, header_line: i
 
 
 def _long_row(line: str, k: int, width: int, sep: str, first_line: int, path: str | Path) -> DataFormatError:
-    """The error for line ``k`` of a block (0 = its header) holding more than ``width`` fields."""
+    """The error for line ``k`` of a block (0 = its first line) holding more than ``width`` fields."""
     fields = line.rstrip("\r").split(sep)
     shown = ", ".join(repr(f.strip()) for f in fields[width:] if f.strip())
     lost = f"its value(s) {shown[:120]} would be lost" if shown else "a value would be lost"

@@ -129,15 +129,17 @@ class NovonixReader(CyclerReader):
                 "or use read_generic with a column map",
                 path=path,
             )
-        body = "\n".join(_unquote(ln) for ln in lines[k + 1 :] if ln.strip())
-        if not body:
+        # Blank lines stay (pandas skips them), so that a line of the body is a line of the file in errors.
+        data = [_unquote(ln) for ln in lines[k + 1 :]]
+        header = next((i for i, ln in enumerate(data) if ln), None)
+        if header is None:
             raise DataFormatError("the '[Data]' section is empty", path=path)
         try:
-            raw = read_csv_whole_rows(body, path, first_line=k + 1, low_memory=False)
+            raw = read_csv_whole_rows("\n".join(data), path, first_line=k + 1, low_memory=False)
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise DataFormatError(f"malformed '[Data]' section: {exc}", path=path) from exc
         raw.columns = [str(c).strip() for c in raw.columns]
-        reject_unnamed_values(raw, path, header_line=k + 1)
+        reject_unnamed_values(raw, path, header_line=k + 1 + header)
         table = _to_canonical(raw, path)
         meta = _summary(lines[:k])
         companion = _companion(path)
