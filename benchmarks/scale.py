@@ -27,7 +27,7 @@ What one run measures
    input defaults: solver, output variables and electrode-SOH set-up) before the clock starts
    (a fixed ~1-5 s per worker, equal for 1 and 2 workers; with it in the time the speed-up is
    bounded by Amdahl's law, not by the scheduling). Discharge capacities checked equal. The
-   sweep runs as ``--sweep-repeats`` (default 5) interleaved (1 worker, 2 workers) pairs and
+   sweep runs as ``--sweep-repeats`` (default 7: a pair costs ~10 s) interleaved (1 worker, 2 workers) pairs and
    the median pair is reported with the range: identical work was seen to vary by up to 25 %
    in CPU time between runs minutes apart on a shared virtual machine.
 3. **Structure featurisation.** The 321 CIFs of OBELiX (``read_obelix_cifs``: the texts,
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-protocols", type=int, default=256)
     ap.add_argument("--quick", action="store_true", help="100,000 formulas and 16 protocols")
     ap.add_argument("--skip-sweep", action="store_true")
-    ap.add_argument("--sweep-repeats", type=int, default=5, help="interleaved (1, 2)-worker sweep pairs")
+    ap.add_argument("--sweep-repeats", type=int, default=7, help="interleaved (1, 2)-worker sweep pairs")
     ap.add_argument("--dask-defaults-repeats", type=int, default=3,
                     help="sweep pairs on clusters with Dask's default settings, for comparison (0: none)")
     ap.add_argument("--parquet-repeats", type=int, default=5, help="interleaved pairs of the Parquet featurisation")

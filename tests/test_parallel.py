@@ -4,7 +4,7 @@ import threading
 import pytest
 
 from voltlab.errors import VoltlabError
-from voltlab.parallel import default_workers, parallel_map
+from voltlab.parallel import DIRECT_ENV, default_workers, direct_to_workers, parallel_map
 
 
 def _inverse(x: int) -> float:
@@ -130,3 +130,21 @@ def test_the_documented_cluster_settings_are_the_ones_applied():
     env = dict(re.findall(r"(DASK_DISTRIBUTED__[A-Z_]+)=(\w+)", section.split("```")[1]))
     expected = {"DASK_" + k.upper().replace(".", "__").replace("-", "_"): str(v) for k, v in DASK_BATCH_CONFIG.items()}
     assert env == expected
+
+
+def test_results_come_straight_from_workers_only_where_they_surely_can(monkeypatch):
+    """Direct on loopback workers (IPv4, IPv6, localhost); through the scheduler as soon as one
+    worker is elsewhere or none has joined; the environment variable decides either way."""
+    monkeypatch.delenv(DIRECT_ENV, raising=False)
+    assert direct_to_workers(["tcp://127.0.0.1:40135", "tcp://[::1]:40137", "tls://localhost:8788"])
+    assert direct_to_workers(["tcp://127.0.0.2:1"])  # all of 127/8 is loopback
+    assert not direct_to_workers(["tcp://127.0.0.1:40135", "tcp://10.0.0.7:40135"])
+    assert not direct_to_workers(["tcp://node17.cluster:40135"]) and not direct_to_workers([])
+    assert not direct_to_workers(["inproc://10.0.0.7/1234/1"])
+    monkeypatch.setenv(DIRECT_ENV, "1")
+    assert direct_to_workers(["tcp://10.0.0.7:40135"])
+    monkeypatch.setenv(DIRECT_ENV, " No ")
+    assert not direct_to_workers(["tcp://127.0.0.1:40135"])
+    monkeypatch.setenv(DIRECT_ENV, "sometimes")
+    with pytest.raises(VoltlabError, match="VOLTLAB_DIRECT_TO_WORKERS must be 1 or 0 .* got 'sometimes'"):
+        direct_to_workers(["tcp://127.0.0.1:40135"])

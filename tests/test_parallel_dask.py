@@ -78,7 +78,7 @@ def _dask_cluster(root: Path):
             client.wait_for_workers(2, timeout=60)
             names = {addr: w["name"] for addr, w in client.scheduler_info()["workers"].items()}
             pids = {names[addr]: pid for addr, pid in client.run(os.getpid).items()}
-        yield {"address": address, "workers": workers, "pids": pids}
+        yield {"address": address, "workers": workers, "pids": pids, "worker_addresses": sorted(names)}
     finally:
         for p in reversed(procs):
             if p.poll() is None:
@@ -129,6 +129,20 @@ def test_cluster_results_equal_the_local_run(cluster):
         assert err is None and item not in remote
         remote[item] = res
     assert remote == local
+
+
+@pytest.mark.parametrize("direct", ["1", "0"])
+def test_results_equal_fetched_from_the_workers_or_through_the_scheduler(cluster, monkeypatch, direct):
+    """The cluster's workers are on 127.0.0.1, so results come from them directly unless told
+    otherwise; either way every item's result is the local one, once."""
+    from voltlab.parallel import direct_to_workers
+
+    monkeypatch.delenv("VOLTLAB_DIRECT_TO_WORKERS", raising=False)
+    assert direct_to_workers(cluster["worker_addresses"])
+    monkeypatch.setenv("VOLTLAB_DIRECT_TO_WORKERS", direct)
+    items = list(range(40))
+    got = [(i, r) for i, r, err in parallel_map(_square, items, scheduler=cluster["address"], chunksize=3)]
+    assert sorted(got) == [(i, i * i) for i in items]
 
 
 def _fails_first_time(path: str) -> str:

@@ -19,7 +19,8 @@ failures. Backends:
     whatever ``backend`` says, so one setting moves every voltlab command
     to a cluster. A task whose worker dies is re-run on another worker
     (Dask's own rescheduling, plus ``retries`` re-runs of tasks that raise);
-    each item's result is yielded exactly once.
+    each item's result is yielded exactly once. Results come straight from
+    the workers when they are on this machine (:func:`direct_to_workers`).
 
 See ``docs/scale.md`` for SLURM (dask-jobqueue) and Kubernetes set-ups.
 """
@@ -27,6 +28,7 @@ See ``docs/scale.md`` for SLURM (dask-jobqueue) and Kubernetes set-ups.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import pickle
 import time
@@ -38,7 +40,8 @@ from voltlab import _malloc
 from voltlab.errors import DependencyError, VoltlabError
 
 __all__ = [
-    "DASK_BATCH_CONFIG", "SCHEDULER_ENV", "TASK_SECONDS", "default_workers", "parallel_map", "resolve_scheduler",
+    "DASK_BATCH_CONFIG", "DIRECT_ENV", "SCHEDULER_ENV", "TASK_SECONDS", "default_workers", "direct_to_workers",
+    "parallel_map", "resolve_scheduler",
 ]
 
 T = TypeVar("T")
@@ -48,6 +51,10 @@ _BACKENDS = ("process", "thread", "serial", "dask")
 
 #: Environment variable with a Dask scheduler address; when set, voltlab's parallel work runs there.
 SCHEDULER_ENV = "VOLTLAB_SCHEDULER"
+
+#: Environment variable: ``1`` fetches each task's results from its worker directly, ``0`` through the
+#: scheduler (Dask's default); unset, directly when every worker listens on a loopback address.
+DIRECT_ENV = "VOLTLAB_DIRECT_TO_WORKERS"
 
 #: Dask settings for batch work, applied to the LocalCluster voltlab starts itself and recommended
 #: for any cluster it runs on (``docs/scale.md``). Dask's defaults suit interactive use: each
@@ -346,13 +353,61 @@ class _Boxed:
         return _Boxed, (self.value,)
 
 
-def _worker_threads(client: Any, fallback: int) -> int:
-    """Worker threads on the cluster now (``fallback`` while none has joined yet)."""
+def _cluster_now(client: Any, fallback: int) -> tuple[int, bool]:
+    """Worker threads on the cluster now (``fallback`` while none has joined yet), and whether
+    results are fetched from the workers directly (:func:`direct_to_workers`)."""
     try:
-        threads = sum(client.nthreads().values())
+        nthreads = dict(client.nthreads())
     except Exception:  # noqa: BLE001 - a scheduler that cannot answer: assume the requested size
-        threads = 0
-    return max(int(threads), fallback if threads == 0 else 1, 1)
+        nthreads = {}
+    threads = int(sum(nthreads.values()))
+    return max(threads, fallback if threads == 0 else 1, 1), direct_to_workers(list(nthreads))
+
+
+def _is_loopback(address: str) -> bool:
+    """True for a worker address on this machine's loopback interface (``tcp://127.0.0.1:40135``)."""
+    rest = address.split("://", 1)[-1]
+    host = rest[1:].split("]", 1)[0] if rest.startswith("[") else rest.rsplit(":", 1)[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def direct_to_workers(worker_addresses: list[str]) -> bool:
+    """Whether a Dask map fetches its results from the workers directly rather than through the scheduler.
+
+    Dask's client asks the scheduler for a result, which fetches it from the worker and passes it
+    on: two transfers, and on a LocalCluster both in the client's own process, which on a small
+    machine shares the cores with the workers. Fetching from the worker is one transfer, but the
+    client must be able to reach every worker, which a client outside a Kubernetes cluster often
+    cannot. So it is the rule only where that is certain, every worker on a loopback address
+    (a LocalCluster, or ``dask worker`` processes on this machine), unless ``$VOLTLAB_DIRECT_TO_WORKERS``
+    says ``1`` (e.g. a SLURM cluster, whose login node reaches the compute nodes) or ``0``.
+
+    Raises
+    ------
+    VoltlabError
+        ``$VOLTLAB_DIRECT_TO_WORKERS`` holds something other than 1/0 (true/false, yes/no).
+
+    Examples
+    --------
+    >>> direct_to_workers(["tcp://127.0.0.1:40135", "tcp://127.0.0.1:40137"])
+    True
+    >>> direct_to_workers(["tcp://10.0.0.7:40135"])
+    False
+    """
+    setting = os.environ.get(DIRECT_ENV, "").strip().lower()
+    if setting in ("1", "true", "yes"):
+        return True
+    if setting in ("0", "false", "no"):
+        return False
+    if setting:
+        raise VoltlabError(f"{DIRECT_ENV} must be 1 or 0 (or unset: direct on loopback workers), got "
+                           f"{os.environ[DIRECT_ENV]!r}", value=os.environ[DIRECT_ENV])
+    return bool(worker_addresses) and all(_is_loopback(a) for a in worker_addresses)
 
 
 def _run_boxed_chunk(func: Callable[[T], R], retries: int, boxed: _Boxed,
@@ -380,7 +435,7 @@ def _dask_map(
         # later tasks from the time earlier ones took.
         task = functools.partial(_run_boxed_chunk, func, retries)
         chunk_of: dict[str, range] = {}
-        threads = _worker_threads(client, n_workers)
+        threads, direct = _cluster_now(client, n_workers)
         with client.as_current():  # as_completed looks up "the" client; ours is not the global default
             completed = dask_completed()
 
@@ -399,14 +454,14 @@ def _dask_map(
             chunk = chunk_of.pop(fut.key)
             error: BaseException | None = None
             try:
-                seconds, pairs = fut.result()
+                seconds, pairs = client.gather(fut, direct=direct)
             except Exception as exc:  # noqa: BLE001 - the whole task failed (e.g. KilledWorker)
                 pairs, error = None, exc
             else:
                 planner.record(len(chunk), seconds)
-            # one more task per finished one; every 16th, re-count the threads (an adaptive cluster grows)
+            # one more task per finished one; every 16th, look at the workers again (an adaptive cluster grows)
             if done % 16 == 0:
-                threads = _worker_threads(client, n_workers)
+                threads, direct = _cluster_now(client, n_workers)
             submit(max(1, 2 * threads - completed.count()))
             yield from _split(todo, chunk, pairs, error)
             fut.release()
