@@ -33,7 +33,7 @@ import pandas as pd
 from voltlab._files import atomic_write_text
 from voltlab.errors import DataFormatError, SchemaError
 
-__all__ = ["ParquetFeatures", "featurize_dask_dataframe", "featurize_partitions", "featurize_to_parquet"]
+__all__ = ["FormulaBlock", "ParquetFeatures", "featurize_dask_dataframe", "featurize_partitions", "featurize_to_parquet"]
 
 
 class FormulaBlock:
