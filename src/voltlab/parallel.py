@@ -366,13 +366,17 @@ def _cluster_now(client: Any, fallback: int) -> tuple[int, bool]:
 
 def _is_loopback(address: str) -> bool:
     """True for a worker address on this machine's loopback interface (``tcp://127.0.0.1:40135``)."""
-    rest = address.split("://", 1)[-1]
-    host = rest[1:].split("]", 1)[0] if rest.startswith("[") else rest.rsplit(":", 1)[0]
+    from distributed.comm import get_address_host
+
+    try:
+        host = get_address_host(address)
+    except ValueError:  # e.g. another process's inproc:// address
+        return False
     if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
-    except ValueError:
+    except ValueError:  # a host name
         return False
 
 

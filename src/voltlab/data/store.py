@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -121,9 +121,13 @@ def _write_frame(df: pd.DataFrame, path: Path) -> None:
     pq.write_table(table, path, compression=_codec(len(df), "none"))
 
 
-#: What the store keeps of each cell's metadata.json: raw-file hash, source part, the test the cell
-#: holds, the tests of its file (see :meth:`Store._cell_index`).
-_CellEntry = tuple[str, "str | None", "str | None", tuple[int, ...]]
+class _CellEntry(NamedTuple):
+    """What the store keeps of each cell's metadata.json (see :meth:`Store._cell_index`)."""
+
+    sha: str  #: raw-file hash
+    part: str | None  #: ``extra['source_part']``
+    held: str | None  #: the test the cell holds (``"test_id=2"``), None for a whole file
+    tests: tuple[int, ...]  #: the tests of its file, () for a whole file
 
 
 def _fsync_dir(path: Path) -> None:
@@ -295,8 +299,8 @@ class Store:
         """
         if not content_sha256:
             return None
-        for name, (sha, cell_part) in self._hash_index().items():
-            if sha == content_sha256 and cell_part == part:
+        for name, cell in self._cell_index().items():
+            if cell.sha == content_sha256 and cell.part == part:
                 return name[len(_PREFIX):]
         return None
 
@@ -309,24 +313,18 @@ class Store:
         listed in ``extra['other_test_ids']``) counts as its own test, so the
         missing tests are not mistaken for stored ones.
         """
-        held = {name[len(_PREFIX):]: cell[2:] for name, cell in self._cell_index().items()
-                if content_sha256 and cell[0] == content_sha256}
-        have = {part for part, _ in held.values()}
-        tests = next((t for _, t in held.values() if t), ())
+        held = {name[len(_PREFIX):]: cell for name, cell in self._cell_index().items()
+                if content_sha256 and cell.sha == content_sha256}
+        have = {cell.held for cell in held.values()}
+        tests = next((cell.tests for cell in held.values() if cell.tests), ())
         wanted: set[str | None] = {f"test_id={k}" for k in tests} if tests else {None}
         return sorted(held) if held and wanted <= have else []
 
-    def _hash_index(self) -> dict[str, tuple[str, str | None]]:
-        """Cell folder -> (raw-file hash, source part); each metadata.json is read once per Store object.
-
-        A cell folder is immutable once committed (replace/remove rename it away),
-        so caching by folder name and inode stays correct as cells come and go.
-        """
-        return {name: cell[:2] for name, cell in self._cell_index().items()}
-
     def _cell_index(self) -> dict[str, _CellEntry]:
         """Cell folder -> (hash, source part, the test it holds, the tests of its file), cached by
-        folder name and inode; only the metadata.json of cells not seen yet is read.
+        folder name and inode; only the metadata.json of cells not seen yet is read. A cell folder
+        is immutable once committed (replace/remove rename it away, and forget it here), so the
+        cache stays correct as cells come and go.
 
         The test it holds and the file's tests serve :meth:`cells_of_file`: ``("test_id=2", (1, 2))``;
         a cell stored before tests were split counts as its own test; ``(None, ())`` for a whole file.
@@ -351,7 +349,7 @@ class Store:
                 if part is None and extra.get("other_test_ids") and "test_id" in extra:  # before the split
                     held = f"test_id={extra['test_id']}"
                     tests = (int(extra["test_id"]), *map(int, extra["other_test_ids"]))
-                self._hash_cache[key] = (meta.get("content_sha256", ""), part, held, tests)
+                self._hash_cache[key] = _CellEntry(meta.get("content_sha256", ""), part, held, tests)
             out[name] = self._hash_cache[key]
         return out
 
